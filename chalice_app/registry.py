@@ -1,0 +1,141 @@
+"""The one registry of operations.
+
+``@api_function`` only records an ``Operation`` and returns the function unchanged. The REST routes,
+the MCP ``tools/list``/``tools/call`` and the OpenAPI document are all produced by reading this
+record; there is no second list of operations anywhere.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from chalice_app.caller import Caller
+from chalice_app.errors import InvalidInput
+
+PROTOCOLS = frozenset({"mcp", "rest"})
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    func: Callable[..., Any]
+    protocols: frozenset[str]
+    method: str
+    path: str
+    summary: str
+    description: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    caller_param: str | None
+
+    def parse_arguments(self, arguments: Any) -> BaseModel:
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise InvalidInput(f"{self.name}: arguments must be a JSON object.")
+        try:
+            return self.input_model.model_validate(arguments)
+        except ValidationError as exc:
+            problems = [
+                {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"]}
+                for err in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+            summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+            raise InvalidInput(f"{self.name}: {summary}", details=problems) from None
+
+    def invoke(self, arguments: BaseModel, caller: Caller) -> BaseModel:
+        kwargs = {name: getattr(arguments, name) for name in type(arguments).model_fields}
+        if self.caller_param is not None:
+            kwargs[self.caller_param] = caller
+        return self.func(**kwargs)
+
+    def input_schema(self) -> dict[str, Any]:
+        return self.input_model.model_json_schema()
+
+    def output_schema(self) -> dict[str, Any]:
+        return self.output_model.model_json_schema()
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._operations: dict[str, Operation] = {}
+
+    def api_function(
+        self,
+        protocols: Iterable[str] = ("mcp", "rest"),
+        *,
+        method: str = "POST",
+        path: str | None = None,
+    ) -> Callable[[F], F]:
+        chosen = frozenset(protocols)
+        unknown = chosen - PROTOCOLS
+        if not chosen or unknown:
+            raise ValueError(f"protocols must be a non-empty subset of {sorted(PROTOCOLS)}, got {sorted(chosen)}")
+
+        def record(func: F) -> F:
+            operation = _describe(func, chosen, method.upper(), path)
+            if operation.name in self._operations:
+                raise ValueError(f"operation {operation.name!r} is registered twice")
+            self._operations[operation.name] = operation
+            return func
+
+        return record
+
+    def operations(self, protocol: str | None = None) -> list[Operation]:
+        ops = sorted(self._operations.values(), key=lambda op: op.name)
+        return [op for op in ops if protocol is None or protocol in op.protocols]
+
+    def get(self, name: str, protocol: str | None = None) -> Operation | None:
+        op = self._operations.get(name)
+        if op is None or (protocol is not None and protocol not in op.protocols):
+            return None
+        return op
+
+
+def _describe(func: Callable[..., Any], protocols: frozenset[str], method: str, path: str | None) -> Operation:
+    doc = inspect.getdoc(func)
+    if not doc:
+        raise ValueError(f"{func.__name__}: an operation's docstring is its public description; write one")
+    hints = get_type_hints(func, include_extras=True)
+    output = hints.get("return")
+    if not (isinstance(output, type) and issubclass(output, BaseModel)):
+        raise ValueError(f"{func.__name__}: the return type must be a pydantic model (it is the output schema)")
+
+    fields: dict[str, Any] = {}
+    caller_param = None
+    for name, param in inspect.signature(func).parameters.items():
+        annotation = hints.get(name)
+        if annotation is None:
+            raise ValueError(f"{func.__name__}: parameter {name!r} needs a type hint")
+        if annotation is Caller:
+            caller_param = name
+            continue
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[name] = (annotation, default)
+
+    model_name = "".join(part.title() for part in func.__name__.split("_")) + "Input"
+    input_model = create_model(  # type: ignore[call-overload]
+        model_name, __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return Operation(
+        name=func.__name__,
+        func=func,
+        protocols=protocols,
+        method=method,
+        path=path or f"/api/{func.__name__}",
+        summary=doc.splitlines()[0].strip(),
+        description=doc,
+        input_model=input_model,
+        output_model=output,
+        caller_param=caller_param,
+    )
+
+
+registry = Registry()
+api_function = registry.api_function

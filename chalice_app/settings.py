@@ -1,0 +1,64 @@
+"""Configuration, read once from the environment at the edge (Chalice stage variables in AWS)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_TABLE = "pb-fm-webpage-sessions"
+DEFAULT_BUCKET = "pb-fm-webpage-mvp-assets"
+DEFAULT_QUEUE_PREFIX = "pb-fm-webpage"
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str = DEFAULT_TABLE
+    bucket_name: str = DEFAULT_BUCKET
+    queue_prefix: str = DEFAULT_QUEUE_PREFIX
+    region: str = "us-east-1"
+    # None in AWS; the moto server's URL locally. One code path either way.
+    aws_endpoint_url: str | None = None
+    price_source: str = "simulated"
+    # Where the page loads PyScript/Pyodide from; "" means this server serves them itself.
+    asset_base_url: str = ""
+    mcp_token: str | None = None
+    cookie_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    # A master silent for longer than this is replaced by the longest-connected live observer.
+    heartbeat_timeout_s: float = 15.0
+    heartbeat_interval_s: float = 5.0
+    session_ttl_s: int = 24 * 3600
+    max_message_bytes: int = 256 * 1024
+    snapshot_every: int = 50
+    allowed_origins: tuple[str, ...] = ()
+    cookie_secure: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        defaults = cls()
+
+        def get(name: str, default: str) -> str:
+            value = env.get(name)
+            return default if value is None or value == "" else value
+
+        origins = tuple(o.strip() for o in env.get("PBFM_ALLOWED_ORIGINS", "").split(",") if o.strip())
+        return cls(
+            table_name=get("PBFM_TABLE", defaults.table_name),
+            bucket_name=get("PBFM_BUCKET", defaults.bucket_name),
+            queue_prefix=get("PBFM_QUEUE_PREFIX", defaults.queue_prefix),
+            region=get("AWS_DEFAULT_REGION", get("AWS_REGION", defaults.region)),
+            aws_endpoint_url=env.get("PBFM_AWS_ENDPOINT_URL") or None,
+            price_source=get("PBFM_PRICE_SOURCE", defaults.price_source),
+            asset_base_url=get("PBFM_ASSET_BASE_URL", ""),
+            mcp_token=env.get("PBFM_MCP_TOKEN") or None,
+            cookie_secret=get("PBFM_COOKIE_SECRET", defaults.cookie_secret),
+            heartbeat_timeout_s=float(get("PBFM_HEARTBEAT_TIMEOUT", str(defaults.heartbeat_timeout_s))),
+            heartbeat_interval_s=float(get("PBFM_HEARTBEAT_INTERVAL", str(defaults.heartbeat_interval_s))),
+            session_ttl_s=int(get("PBFM_SESSION_TTL", str(defaults.session_ttl_s))),
+            max_message_bytes=int(get("PBFM_MAX_MESSAGE_BYTES", str(defaults.max_message_bytes))),
+            snapshot_every=int(get("PBFM_SNAPSHOT_EVERY", str(defaults.snapshot_every))),
+            allowed_origins=origins,
+            cookie_secure=get("PBFM_COOKIE_SECURE", "false").lower() == "true",
+        )
