@@ -1,0 +1,69 @@
+"""Fixtures for the deployment tests: a moto server in its own process.
+
+The server runs in a subprocess so that ``MOTO_DISABLE_GLOBAL_CORS`` is set before moto is imported
+there, whatever other tests in this pytest process imported first: with it, the bucket's own CORS
+rules answer preflights, as S3 does.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# The project is not installed into the venv; the deploy tests import it from the checkout.
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+_SERVER = """
+import os, sys
+os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+server.start()
+print("PORT", server.get_host_and_port()[1], flush=True)
+sys.stdin.read()  # until the test process closes our stdin
+server.stop()
+"""
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    env = {**os.environ, "MOTO_DISABLE_GLOBAL_CORS": "true"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    port = ""
+    for line in proc.stdout:  # moto prints its own banner first
+        if line.startswith("PORT "):
+            port = line.split()[1]
+            break
+    if not port.isdigit():
+        proc.kill()
+        raise RuntimeError("moto server did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+@pytest.fixture
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials that can only ever reach moto; never the machine's own."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
