@@ -29,6 +29,13 @@ def _decimal_string(name: str, value: Any, *, nullable: bool = True) -> str | No
     return value
 
 
+def check_decimal_string(name: str, value: Any) -> str:
+    """``value`` if it is a finite decimal string such as "0.0301", else MessageError naming ``name``."""
+    checked = _decimal_string(name, value, nullable=False)
+    assert checked is not None
+    return checked
+
+
 @dataclass(frozen=True)
 class PriceQuote:
     symbol: str
