@@ -1,0 +1,386 @@
+"""handle_mcp called directly: every HTTP and JSON-RPC branch, against a registry of toy operations."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import mcp_types
+import pytest
+from pydantic import BaseModel
+
+from chalice_app.caller import Caller
+from chalice_app.errors import InvalidInput, NotFound
+from chalice_app.mcp_endpoint import SUPPORTED_PROTOCOL_VERSIONS, handle_mcp
+from chalice_app.registry import Registry
+from chalice_app.settings import Settings
+
+reg = Registry()
+
+
+class Echoed(BaseModel):
+    text: str
+    protocol: str
+
+
+class Total(BaseModel):
+    total: int
+
+
+@reg.api_function()
+def toy_echo(text: str, caller: Caller) -> Echoed:
+    """Echo the text back, with the protocol the call arrived through."""
+    return Echoed(text=text, protocol=caller.protocol)
+
+
+@reg.api_function(("mcp",))
+def toy_add(a: int, b: int = 0) -> Total:
+    """Add two integers."""
+    return Total(total=a + b)
+
+
+@reg.api_function()
+def toy_fail(kind: str) -> Total:
+    """Fail on purpose: kind is "not_found", "invalid" or anything else for a crash."""
+    if kind == "not_found":
+        raise NotFound("There is no such thing.")
+    if kind == "invalid":
+        raise InvalidInput("The tool itself rejected this.")
+    raise RuntimeError("secret internals")
+
+
+@reg.api_function(("rest",))
+def toy_rest_only() -> Total:
+    """Only reachable over REST."""
+    return Total(total=0)
+
+
+SETTINGS = Settings()
+
+
+def post(
+    body: Any,
+    *,
+    settings: Settings = SETTINGS,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    response = handle_mcp(
+        reg,
+        settings,
+        method="POST",
+        headers=headers or {},
+        raw_body=raw if raw is not None else json.dumps(body).encode(),
+    )
+    payload = json.loads(response.body) if response.body else None
+    return response.status_code, response.headers, payload
+
+
+def request(method: str, params: dict[str, Any] | None = None, request_id: Any = 1, **kwargs: Any) -> Any:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return post(message, **kwargs)
+
+
+def call(name: str, arguments: Any) -> Any:
+    return request("tools/call", {"name": name, "arguments": arguments})
+
+
+# --- HTTP level ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PUT"])
+def test_only_post_is_allowed(method: str) -> None:
+    response = handle_mcp(reg, SETTINGS, method=method, headers={}, raw_body=None)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+    assert response.headers["Content-Type"] == "application/json"
+
+
+def test_answers_are_json() -> None:
+    status, headers, body = request("ping")
+    assert (status, body) == (200, {"jsonrpc": "2.0", "id": 1, "result": {}})
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_bearer_token_required_when_configured() -> None:
+    settings = Settings(mcp_token="s3cret-tökén")
+    status, headers, body = request("ping", settings=settings)
+    assert status == 401
+    assert headers["WWW-Authenticate"] == "Bearer"
+    assert body["id"] is None
+
+    status, headers, _ = request("ping", settings=settings, headers={"Authorization": "Bearer wrong"})
+    assert status == 401
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+
+    status, _, _ = request("ping", settings=settings, headers={"Authorization": "Basic s3cret-tökén"})
+    assert status == 401
+
+    # Header names are case-insensitive; the scheme too. Non-ASCII tokens must not crash the compare.
+    status, _, body = request("ping", settings=settings, headers={"authorization": "bearer s3cret-tökén"})
+    assert (status, body["result"]) == (200, {})
+
+
+def test_no_token_configured_means_open() -> None:
+    status, _, _ = request("ping", headers={"Authorization": "Bearer anything"})
+    assert status == 200
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed", "ok"),
+    [
+        ("https://app.example.com", "api.example.com", ("https://app.example.com",), True),
+        ("https://APP.example.com:443/", "api.example.com", ("https://app.example.com:443",), True),
+        ("https://evil.example", "api.example.com", ("https://app.example.com",), False),
+        # Loopback page to a loopback server: local development, the Inspector's web UI.
+        ("http://localhost:6274", "127.0.0.1:8000", (), True),
+        ("http://127.0.0.1:5173", "localhost:8000", (), True),
+        ("http://[::1]:3000", "[::1]:8000", (), True),
+        # DNS rebinding: the attacker's hostname stays in Origin even though it resolves locally.
+        ("http://rebind.evil:8000", "rebind.evil:8000", (), False),
+        # A deployed server is not reached on a loopback Host; loopback pages need listing there.
+        ("http://localhost:6274", "x.execute-api.us-east-1.amazonaws.com", (), False),
+        ("http://localhost:6274", "x.execute-api.us-east-1.amazonaws.com", ("http://localhost:6274",), True),
+        ("null", "localhost:8000", (), False),
+        ("file://", "localhost:8000", (), False),
+        ("http://localhost:notaport", "localhost:8000", (), False),
+    ],
+)
+def test_origin_policy(origin: str, host: str, allowed: tuple[str, ...], ok: bool) -> None:
+    settings = Settings(allowed_origins=allowed)
+    status, _, body = request("ping", settings=settings, headers={"Origin": origin, "Host": host})
+    if ok:
+        assert status == 200
+    else:
+        assert status == 403
+        assert body["error"]["code"] == -32600
+
+
+def test_origin_is_checked_before_the_token() -> None:
+    settings = Settings(mcp_token="t")
+    status, _, _ = request("ping", settings=settings, headers={"Origin": "https://evil.example"})
+    assert status == 403
+
+
+# --- JSON-RPC framing ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe", b'{"jsonrpc": "2.0", "id": 1'])
+def test_bad_json_is_a_parse_error(raw: bytes) -> None:
+    status, _, body = post(None, raw=raw)
+    assert status == 400
+    assert body["id"] is None
+    assert body["error"]["code"] == -32700
+
+
+def test_none_body_is_a_parse_error() -> None:
+    response = handle_mcp(reg, SETTINGS, method="POST", headers={}, raw_body=None)
+    assert response.status_code == 400
+    assert json.loads(response.body)["error"]["code"] == -32700
+
+
+def test_batches_are_rejected() -> None:
+    status, _, body = post([{"jsonrpc": "2.0", "id": 1, "method": "ping"}])
+    assert status == 400
+    assert body["error"]["code"] == -32600
+    assert "Batch" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "ping",
+        42,
+        {"id": 1, "method": "ping"},
+        {"jsonrpc": "1.0", "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "id": None, "method": "ping"},
+        {"jsonrpc": "2.0", "id": True, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 1.5, "method": "ping"},
+        {"jsonrpc": "2.0", "id": [1], "method": "ping"},
+        {"jsonrpc": "2.0", "method": 7},
+    ],
+)
+def test_malformed_messages_without_usable_id_get_400(message: Any) -> None:
+    status, _, body = post(message)
+    assert status == 400
+    assert body["id"] is None
+    assert body["error"]["code"] == -32600
+
+
+def test_malformed_request_with_usable_id_gets_200() -> None:
+    status, _, body = post({"jsonrpc": "2.0", "id": 9, "method": 7})
+    assert status == 200
+    assert body["id"] == 9
+    assert body["error"]["code"] == -32600
+
+
+@pytest.mark.parametrize("request_id", [0, "", "abc", -3])
+def test_any_string_or_integer_id_is_echoed(request_id: Any) -> None:
+    status, _, body = request("ping", request_id=request_id)
+    assert status == 200
+    assert body["id"] == request_id
+    assert body["result"] == {}
+
+
+def test_notifications_get_202_and_no_body() -> None:
+    for method in ("notifications/initialized", "notifications/cancelled", "notifications/whatever"):
+        response = handle_mcp(
+            reg,
+            SETTINGS,
+            method="POST",
+            headers={},
+            raw_body=json.dumps({"jsonrpc": "2.0", "method": method}).encode(),
+        )
+        assert response.status_code == 202
+        assert response.body == ""
+
+
+def test_client_responses_are_acknowledged() -> None:
+    status, _, body = post({"jsonrpc": "2.0", "id": 3, "result": {}})
+    assert (status, body) == (202, None)
+
+
+def test_params_must_be_an_object() -> None:
+    status, _, body = post({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": [1, 2]})
+    assert status == 200
+    assert body["error"]["code"] == -32602
+
+
+def test_unknown_method() -> None:
+    status, _, body = request("resources/list")
+    assert status == 200
+    assert body["error"]["code"] == -32601
+
+
+# --- versions -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", SUPPORTED_PROTOCOL_VERSIONS)
+def test_initialize_echoes_a_supported_version(version: str) -> None:
+    status, _, body = request("initialize", {"protocolVersion": version, "capabilities": {}})
+    assert status == 200
+    result = mcp_types.InitializeResult.model_validate(body["result"])
+    assert result.protocol_version == version
+    assert result.server_info.name == "pb-fm-webpage"
+    assert result.capabilities.tools is not None
+
+
+def test_initialize_offers_the_latest_for_an_unknown_version() -> None:
+    _, _, body = request("initialize", {"protocolVersion": "1999-01-01", "capabilities": {}})
+    assert body["result"]["protocolVersion"] == "2025-11-25"
+
+
+def test_initialize_without_a_version_is_invalid_params() -> None:
+    status, _, body = request("initialize", {"capabilities": {}})
+    assert status == 200
+    assert body["error"]["code"] == -32602
+
+
+@pytest.mark.parametrize("version", SUPPORTED_PROTOCOL_VERSIONS)
+def test_supported_header_versions_pass(version: str) -> None:
+    status, _, _ = request("ping", headers={"MCP-Protocol-Version": version})
+    assert status == 200
+
+
+def test_unsupported_header_version_is_400_with_the_supported_list() -> None:
+    status, _, body = request("ping", request_id=4, headers={"mcp-protocol-version": "2099-01-01"})
+    assert status == 400
+    assert body["id"] == 4
+    data = mcp_types.UnsupportedProtocolVersionErrorData.model_validate(body["error"]["data"])
+    assert data.supported == list(SUPPORTED_PROTOCOL_VERSIONS)
+    assert data.requested == "2099-01-01"
+
+
+def test_discover_probe_is_refused_in_a_way_the_2x_client_falls_back_from() -> None:
+    # Exactly what mcp 2.3.0 sends first; it falls back to initialize unless the error is -32022
+    # with a list holding no handshake version.
+    status, _, body = request("server/discover", {}, headers={"MCP-Protocol-Version": "2026-07-28"})
+    assert status == 400
+    assert body["error"]["code"] == -32022
+    assert set(body["error"]["data"]["supported"]) & set(SUPPORTED_PROTOCOL_VERSIONS)
+
+
+def test_discover_without_the_header_is_an_unknown_method() -> None:
+    status, _, body = request("server/discover", {})
+    assert (status, body["error"]["code"]) == (200, -32601)
+
+
+# --- tools --------------------------------------------------------------------------------------
+
+
+def test_tools_list_comes_from_the_registry() -> None:
+    status, _, body = request("tools/list")
+    assert status == 200
+    tools = mcp_types.ListToolsResult.model_validate(body["result"]).tools
+    assert [t.name for t in tools] == ["toy_add", "toy_echo", "toy_fail"]
+    by_name = {t.name: t for t in tools}
+    echo = by_name["toy_echo"]
+    assert echo.description == "Echo the text back, with the protocol the call arrived through."
+    # The Caller parameter is the server's business, never part of the public schema.
+    assert set(echo.input_schema["properties"]) == {"text"}
+    assert echo.output_schema == Echoed.model_json_schema()
+    assert by_name["toy_add"].input_schema["required"] == ["a"]
+
+
+def test_tools_call_returns_structured_and_text_content() -> None:
+    status, _, body = call("toy_add", {"a": 2, "b": 40})
+    assert status == 200
+    result = mcp_types.CallToolResult.model_validate(body["result"])
+    assert result.is_error is False
+    assert result.structured_content == {"total": 42}
+    assert json.loads(body["result"]["content"][0]["text"]) == {"total": 42}
+    assert body["result"]["content"][0]["type"] == "text"
+
+
+def test_tools_get_an_mcp_caller() -> None:
+    _, _, body = call("toy_echo", {"text": "héllo"})
+    assert body["result"]["structuredContent"] == {"text": "héllo", "protocol": "mcp"}
+
+
+def test_missing_arguments_mean_an_empty_object() -> None:
+    _, _, body = request("tools/call", {"name": "toy_add"})
+    assert body["error"]["code"] == -32602
+    assert "a" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"a": "not a number"}, {"b": 1}, {"a": 1, "extra": True}, [1, 2], "a=1"],
+)
+def test_invalid_arguments_are_invalid_params(arguments: Any) -> None:
+    status, _, body = call("toy_add", arguments)
+    assert status == 200
+    assert body["error"]["code"] == -32602
+    assert body["error"]["message"].startswith("toy_add")
+
+
+def test_unknown_and_rest_only_tools_are_invalid_params() -> None:
+    for name in ("no_such_tool", "toy_rest_only"):
+        status, _, body = call(name, {})
+        assert status == 200
+        assert body["error"]["code"] == -32602
+        assert name in body["error"]["message"]
+    _, _, body = request("tools/call", {"arguments": {}})
+    assert body["error"]["code"] == -32602
+
+
+def test_api_errors_from_the_tool_are_error_results() -> None:
+    cases = [("not_found", "There is no such thing."), ("invalid", "The tool itself rejected this.")]
+    for kind, message in cases:
+        status, _, body = call("toy_fail", {"kind": kind})
+        assert status == 200
+        result = body["result"]
+        assert result == {"content": [{"type": "text", "text": message}], "isError": True}
+
+
+def test_unexpected_failures_are_generic_error_results_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="chalice_app.mcp_endpoint"):
+        _, _, body = call("toy_fail", {"kind": "crash"})
+    result = body["result"]
+    assert result["isError"] is True
+    assert "structuredContent" not in result
+    assert "secret internals" not in result["content"][0]["text"]
+    assert any(r.exc_info and "secret internals" in str(r.exc_info[1]) for r in caplog.records)
