@@ -28,6 +28,10 @@ class Settings:
     # A master silent for longer than this is replaced by the longest-connected live observer.
     heartbeat_timeout_s: float = 15.0
     heartbeat_interval_s: float = 5.0
+    # Browsers silent this long are removed and their queues deleted.
+    stale_after_s: float = 120.0
+    # Short, so a poll cut mid-flight only holds a FIFO queue back for this long.
+    queue_visibility_timeout_s: int = 10
     session_ttl_s: int = 24 * 3600
     max_message_bytes: int = 256 * 1024
     snapshot_every: int = 50
@@ -56,6 +60,10 @@ class Settings:
             cookie_secret=get("PBFM_COOKIE_SECRET", defaults.cookie_secret),
             heartbeat_timeout_s=float(get("PBFM_HEARTBEAT_TIMEOUT", str(defaults.heartbeat_timeout_s))),
             heartbeat_interval_s=float(get("PBFM_HEARTBEAT_INTERVAL", str(defaults.heartbeat_interval_s))),
+            stale_after_s=float(get("PBFM_STALE_AFTER", str(defaults.stale_after_s))),
+            queue_visibility_timeout_s=int(
+                get("PBFM_QUEUE_VISIBILITY_TIMEOUT", str(defaults.queue_visibility_timeout_s))
+            ),
             session_ttl_s=int(get("PBFM_SESSION_TTL", str(defaults.session_ttl_s))),
             max_message_bytes=int(get("PBFM_MAX_MESSAGE_BYTES", str(defaults.max_message_bytes))),
             snapshot_every=int(get("PBFM_SNAPSHOT_EVERY", str(defaults.snapshot_every))),

@@ -1,0 +1,72 @@
+"""The only place that builds boto3 clients.
+
+The endpoint comes from settings, so moto's server locally and AWS when deployed are the same code
+path. ``aws_errors`` turns botocore's ``ClientError`` into this project's errors at the boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalice_app.errors import ApiError, UpstreamError
+from chalice_app.settings import Settings
+
+QUEUE_MISSING_CODES = frozenset(
+    {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
+)
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    s3: Any
+    sqs: Any
+    dynamodb: Any
+
+
+def build_clients(settings: Settings) -> AwsClients:
+    # Fan-out and concurrent long-polls share these clients across threads; the default pool of 10
+    # connections would serialise them.
+    config = Config(
+        region_name=settings.region,
+        signature_version="s3v4",
+        max_pool_connections=64,
+        retries={"max_attempts": 3, "mode": "standard"},
+        # Long polls wait up to 20 s on the server side.
+        read_timeout=30,
+        connect_timeout=5,
+    )
+    session = boto3.session.Session(region_name=settings.region)
+    endpoint = settings.aws_endpoint_url
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=endpoint, config=config)
+
+    return AwsClients(s3=client("s3"), sqs=client("sqs"), dynamodb=client("dynamodb"))
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_queue_missing(exc: ClientError) -> bool:
+    return error_code(exc) in QUEUE_MISSING_CODES
+
+
+@contextmanager
+def aws_errors(action: str) -> Iterator[None]:
+    """Report an unexpected AWS failure as a 502 that names what we were doing."""
+    try:
+        yield
+    except ApiError:
+        raise
+    except ClientError as exc:
+        raise UpstreamError(f"{action} failed: {error_code(exc)}") from exc
+    except BotoCoreError as exc:
+        raise UpstreamError(f"{action} failed: {exc}") from exc

@@ -1,0 +1,373 @@
+"""DynamoDB single table: session metadata, clients and the sequenced event log.
+
+PK ``SESSION#{sid}``; SK ``METADATA`` | ``CLIENT#{cid}`` | ``EVENT#{seq:010d}``. An event is written
+in one transaction with the advance of ``seq`` on METADATA, conditional on the value it read, so the
+log never has a gap or a duplicate however many writers race. Items carry ``expires_at`` for TTL;
+reads filter expired items because TTL deletion is lazy (and moto never does it).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalice_app.aws import aws_errors, error_code
+from chalice_app.errors import Conflict, Gone, NotFound
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+APPEND_ATTEMPTS = 60
+
+
+def _pk(session_id: str) -> dict[str, Any]:
+    return {"S": f"SESSION#{session_id}"}
+
+
+def _event_sk(seq: int) -> str:
+    return f"EVENT#{seq:010d}"
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    session_id: str
+    status: str
+    seq: int
+    master_client_id: str | None
+    created_at: float
+    title: str | None
+    snapshot_seq: int
+    snapshot_key: str | None
+    expires_at: int
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    session_id: str
+    client_id: str
+    status: str
+    joined_at: float
+    last_heartbeat: float
+    live_queue_url: str
+    history_queue_url: str
+    expires_at: int
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    type: str
+    ts: float
+    s3_key: str | None
+    payload: dict[str, Any] | None
+
+
+class EventStore:
+    def __init__(self, dynamodb: Any, table: str, clock: Callable[[], float] = time.time) -> None:
+        self._db = dynamodb
+        self._table = table
+        self._clock = clock
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def create_session(self, session_id: str, title: str | None, ttl_s: int) -> tuple[SessionRecord, bool]:
+        now = self._clock()
+        values = {
+            "PK": f"SESSION#{session_id}", "SK": "METADATA", "session_id": session_id, "status": "active",
+            "seq": 0, "created_at": _num(now), "title": title, "snapshot_seq": 0,
+            "expires_at": int(now + ttl_s),
+        }
+        try:
+            with aws_errors("creating a session"):
+                self._db.put_item(
+                    TableName=self._table, Item=_to_item(values),
+                    # An expired session may be replaced; a live one is returned as it is.
+                    ConditionExpression="attribute_not_exists(PK) OR expires_at < :now",
+                    ExpressionAttributeValues={":now": {"N": str(int(now))}},
+                )
+        except Exception as exc:
+            if _is_conditional_failure(exc):
+                existing = self.get_session(session_id)
+                if existing is not None:
+                    return existing, False
+            raise
+        record = self.get_session(session_id)
+        assert record is not None
+        return record, True
+
+    def get_session(self, session_id: str) -> SessionRecord | None:
+        with aws_errors("reading a session"):
+            response = self._db.get_item(
+                TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        if item is None:
+            return None
+        data = _from_item(item)
+        if int(data["expires_at"]) < self._clock():
+            return None
+        return _session(data)
+
+    def require_session(self, session_id: str, *, active: bool = True) -> SessionRecord:
+        record = self.get_session(session_id)
+        if record is None:
+            raise NotFound(f"No session {session_id!r}. Create it first (webpage_create_session).")
+        if active and not record.active:
+            raise Gone(f"Session {session_id!r} has ended.")
+        return record
+
+    def active_session_ids(self) -> list[str]:
+        ids: list[str] = []
+        now = int(self._clock())
+        with aws_errors("listing sessions"):
+            paginator = self._db.get_paginator("scan")
+            for page in paginator.paginate(
+                TableName=self._table,
+                FilterExpression="SK = :meta AND #s = :active AND expires_at > :now",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":meta": {"S": "METADATA"}, ":active": {"S": "active"},
+                                           ":now": {"N": str(now)}},
+                ProjectionExpression="session_id",
+            ):
+                ids.extend(item["session_id"]["S"] for item in page.get("Items", []))
+        return ids
+
+    def set_master(self, session_id: str, new_master: str, expected: str | None) -> bool:
+        """Compare-and-set the master; False when another request changed it first."""
+        if expected is None:
+            condition = "attribute_not_exists(master_client_id) AND #s = :active"
+            values: dict[str, Any] = {":new": {"S": new_master}, ":active": {"S": "active"}}
+        else:
+            condition = "master_client_id = :old AND #s = :active"
+            values = {":new": {"S": new_master}, ":old": {"S": expected}, ":active": {"S": "active"}}
+        try:
+            with aws_errors("changing the master"):
+                self._db.update_item(
+                    TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                    UpdateExpression="SET master_client_id = :new", ConditionExpression=condition,
+                    ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=values,
+                )
+        except Exception as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def mark_ended(self, session_id: str) -> None:
+        with aws_errors("ending a session"):
+            self._db.update_item(
+                TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                UpdateExpression="SET #s = :ended", ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":ended": {"S": "ended"}},
+            )
+
+    def set_snapshot(self, session_id: str, seq: int, key: str) -> bool:
+        try:
+            with aws_errors("recording a snapshot"):
+                self._db.update_item(
+                    TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                    UpdateExpression="SET snapshot_seq = :seq, snapshot_key = :key",
+                    ConditionExpression="snapshot_seq < :seq",
+                    ExpressionAttributeValues={":seq": {"N": str(seq)}, ":key": {"S": key}},
+                )
+        except Exception as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    # -- clients -------------------------------------------------------------------------------
+
+    def put_client(self, record: ClientRecord) -> None:
+        values = {
+            "PK": f"SESSION#{record.session_id}", "SK": f"CLIENT#{record.client_id}",
+            "session_id": record.session_id, "client_id": record.client_id, "status": record.status,
+            "joined_at": _num(record.joined_at), "last_heartbeat": _num(record.last_heartbeat),
+            "live_queue_url": record.live_queue_url, "history_queue_url": record.history_queue_url,
+            "expires_at": record.expires_at,
+        }
+        with aws_errors("registering a browser"):
+            self._db.put_item(TableName=self._table, Item=_to_item(values))
+
+    def get_client(self, session_id: str, client_id: str) -> ClientRecord | None:
+        with aws_errors("reading a browser"):
+            response = self._db.get_item(
+                TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": f"CLIENT#{client_id}"}},
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return None if item is None else _client(_from_item(item))
+
+    def list_clients(self, session_id: str, *, active_only: bool = True) -> list[ClientRecord]:
+        clients = [
+            _client(_from_item(item))
+            for item in self._query(session_id, "CLIENT#", consistent=True)
+        ]
+        if active_only:
+            clients = [c for c in clients if c.active]
+        return sorted(clients, key=lambda c: (c.joined_at, c.client_id))
+
+    def touch_client(self, session_id: str, client_id: str) -> None:
+        with aws_errors("recording a heartbeat"):
+            self._db.update_item(
+                TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": f"CLIENT#{client_id}"}},
+                UpdateExpression="SET last_heartbeat = :now",
+                ExpressionAttributeValues={":now": {"N": repr(self._clock())}},
+            )
+
+    def mark_client_gone(self, session_id: str, client_id: str) -> bool:
+        """Active → gone, once: True only for the caller that made the change."""
+        try:
+            with aws_errors("removing a browser"):
+                self._db.update_item(
+                    TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": f"CLIENT#{client_id}"}},
+                    UpdateExpression="SET #s = :gone", ConditionExpression="#s = :active",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":gone": {"S": "gone"}, ":active": {"S": "active"}},
+                )
+        except Exception as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    # -- events --------------------------------------------------------------------------------
+
+    def append(self, session_id: str, kind: str, s3_key: str | None, payload: dict[str, Any] | None,
+               ttl_s: int, *, allow_ended: bool = False) -> StoredEvent:
+        """Store an event under the next sequence number (atomic with the counter)."""
+        for attempt in range(APPEND_ATTEMPTS):
+            session = self.require_session(session_id, active=not allow_ended)
+            seq = session.seq + 1
+            now = self._clock()
+            event = {
+                "PK": f"SESSION#{session_id}", "SK": _event_sk(seq), "type": kind, "ts": _num(now),
+                "s3_key": s3_key, "payload": None if payload is None else json.dumps(payload, sort_keys=True),
+                "expires_at": int(now + ttl_s),
+            }
+            try:
+                with aws_errors("appending an event"):
+                    self._db.transact_write_items(
+                        TransactItems=[
+                            {"Update": {
+                                "TableName": self._table,
+                                "Key": {"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                                "UpdateExpression": "SET seq = :next",
+                                "ConditionExpression": "seq = :current",
+                                "ExpressionAttributeValues": {
+                                    ":next": {"N": str(seq)}, ":current": {"N": str(session.seq)},
+                                },
+                            }},
+                            {"Put": {
+                                "TableName": self._table, "Item": _to_item(event),
+                                "ConditionExpression": "attribute_not_exists(SK)",
+                            }},
+                        ]
+                    )
+            except Exception as exc:
+                if _is_conditional_failure(exc):
+                    # Another writer took this number: back off with jitter, re-read, try the next.
+                    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                    continue
+                raise
+            return StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload)
+        raise Conflict(f"Too many concurrent writers on session {session_id!r}; try again.")
+
+    def events_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[StoredEvent]:
+        events: list[StoredEvent] = []
+        now = self._clock()
+        for item in self._query(session_id, "EVENT#", consistent=True, start_after=_event_sk(after_seq),
+                                limit=limit):
+            data = _from_item(item)
+            if int(data["expires_at"]) < now:
+                continue
+            events.append(_event(data))
+            if limit is not None and len(events) >= limit:
+                break
+        return events
+
+    def _query(self, session_id: str, prefix: str, *, consistent: bool, start_after: str | None = None,
+               limit: int | None = None) -> Iterator[dict[str, Any]]:
+        if start_after is None:
+            condition = "PK = :pk AND begins_with(SK, :prefix)"
+            values: dict[str, Any] = {":pk": _pk(session_id), ":prefix": {"S": prefix}}
+        else:
+            # EVENT#%010d sorts numerically, so "after seq n" is a range on the sort key.
+            condition = "PK = :pk AND SK BETWEEN :low AND :high"
+            values = {":pk": _pk(session_id), ":low": {"S": start_after + "~"}, ":high": {"S": prefix + "~"}}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table, "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values, "ConsistentRead": consistent,
+        }
+        if limit is not None:
+            kwargs["Limit"] = limit
+        while True:
+            with aws_errors("querying a session"):
+                response = self._db.query(**kwargs)
+            yield from response.get("Items", [])
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+
+def _num(value: float) -> Any:
+    from decimal import Decimal
+
+    return Decimal(repr(value))
+
+
+def _is_conditional_failure(exc: BaseException) -> bool:
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    return isinstance(cause, ClientError) and error_code(cause) in {
+        "ConditionalCheckFailedException", "TransactionCanceledException", "TransactionConflictException",
+    }
+
+
+def _session(data: dict[str, Any]) -> SessionRecord:
+    return SessionRecord(
+        session_id=str(data["session_id"]), status=str(data["status"]), seq=int(data["seq"]),
+        master_client_id=data.get("master_client_id"), created_at=float(data["created_at"]),
+        title=data.get("title"), snapshot_seq=int(data.get("snapshot_seq", 0)),
+        snapshot_key=data.get("snapshot_key"), expires_at=int(data["expires_at"]),
+    )
+
+
+def _client(data: dict[str, Any]) -> ClientRecord:
+    return ClientRecord(
+        session_id=str(data["session_id"]), client_id=str(data["client_id"]), status=str(data["status"]),
+        joined_at=float(data["joined_at"]), last_heartbeat=float(data["last_heartbeat"]),
+        live_queue_url=str(data["live_queue_url"]), history_queue_url=str(data["history_queue_url"]),
+        expires_at=int(data["expires_at"]),
+    )
+
+
+def _event(data: dict[str, Any]) -> StoredEvent:
+    payload = data.get("payload")
+    return StoredEvent(
+        seq=int(str(data["SK"]).split("#", 1)[1]), type=str(data["type"]), ts=float(data["ts"]),
+        s3_key=data.get("s3_key"), payload=None if payload is None else json.loads(payload),
+    )

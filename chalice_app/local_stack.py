@@ -1,0 +1,128 @@
+"""The whole product on one machine: moto's server as the embedded AWS plus the Chalice app.
+
+``LocalStack`` starts moto in-process on a free port, creates the bucket, table and CORS from the
+same definitions the AWS template uses, and serves the Chalice app with its local server (threaded,
+no autoreload). Used by ``pbfm-webpage serve``/``demo``/``bench`` and by the test fixtures.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+LOCAL_CREDENTIALS = {
+    # moto accepts any credentials; fixed fake ones guarantee real ones are never used locally.
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+class LocalStack:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, overrides: Mapping[str, str] | None = None,
+                 *, quiet: bool = True) -> None:
+        self.host = host
+        self.port = port
+        self.overrides = dict(overrides or {})
+        self.quiet = quiet
+        self._moto: Any = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        # Must precede moto's import: with it, the bucket's own CORS rules answer (as on AWS).
+        os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
+        os.environ.update(LOCAL_CREDENTIALS)
+        from moto.server import ThreadedMotoServer
+
+        if self.quiet:
+            # moto's werkzeug logs every AWS call; our own log is what matters locally.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        moto_host, moto_port = self._moto.get_host_and_port()
+        self.moto_url = f"http://{moto_host}:{moto_port}"
+
+        from chalice_app.application import app
+
+        self._server = _local_server(app, self.host, self.port, quiet=self.quiet)
+        self.port = self._server.server_address[1]
+        origins = [self.base_url] + ([f"http://localhost:{self.port}"] if self.host == "127.0.0.1" else [])
+
+        env = {**os.environ, **self.overrides, "PBFM_AWS_ENDPOINT_URL": self.moto_url,
+               "PBFM_ALLOWED_ORIGINS": ",".join(origins)}
+        os.environ.update({k: v for k, v in env.items() if k.startswith("PBFM_")})
+        from chalice_app import context
+        from chalice_app.aws import build_clients
+        from chalice_app.resources import create_resources
+        from chalice_app.settings import Settings
+
+        self.settings = Settings.from_env(env)
+        self.service = context.configure(self.settings)
+        clients = build_clients(self.settings)
+        create_resources(clients.s3, clients.dynamodb, table_name=self.settings.table_name,
+                         bucket_name=self.settings.bucket_name, region=self.settings.region,
+                         cors_origins=origins)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="chalice-local", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- addresses -----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.base_url}/mcp"
+
+    def page_url(self, session_id: str) -> str:
+        return f"{self.base_url}/session/{session_id}"
+
+
+def _local_server(app: Any, host: str, port: int, *, quiet: bool) -> Any:
+    """Chalice's threaded local server bound now (so a port of 0 is resolved before CORS is set)."""
+    from chalice.config import Config
+    from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, ThreadedHTTPServer
+
+    if not isinstance(app, LocalChalice):
+        # What chalice.local.create_local_server does: a per-thread current_request.
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+        app.__class__ = CustomLocalChalice
+    config = Config.create(chalice_app=app, app_name="pb-fm-webpage", chalice_stage="local", lambda_timeout=60)
+
+    class Handler(ChaliceRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            if not quiet:
+                super().log_message(format, *args)
+
+    class Server(ThreadedHTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    return Server((host, port), lambda *a: Handler(*a, app_object=app, config=config))

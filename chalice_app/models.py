@@ -1,0 +1,186 @@
+"""Pydantic types of the public operations: they are the JSON schemas of REST, MCP and OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from web_py.messages import CLIENT_ID_PATTERN, SESSION_ID_PATTERN
+
+SessionId = Annotated[
+    str,
+    Field(pattern=SESSION_ID_PATTERN.pattern, description="Session id: 1-24 of A-Z a-z 0-9 _ -", examples=["demo"]),
+]
+ClientId = Annotated[
+    str, Field(pattern=CLIENT_ID_PATTERN.pattern, description="Browser id (12 of a-z 0-9), from participants")
+]
+QueueKind = Annotated[Literal["live", "history"], Field(description="Which of the browser's two queues")]
+ReceiptHandle = Annotated[str, Field(min_length=1, max_length=2048)]
+ShortText = Annotated[str, Field(max_length=200)]
+LongText = Annotated[str, Field(max_length=10_000)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- AI content: a small declarative vocabulary, rendered as escaped text in the page ------------
+
+class PriceCardBlock(Strict):
+    kind: Literal["price_card"]
+
+
+class TextBlock(Strict):
+    kind: Literal["text"]
+    text: LongText
+    style: Literal["heading", "paragraph", "note"] = "paragraph"
+
+
+class KeyValueBlock(Strict):
+    kind: Literal["key_value"]
+    title: ShortText | None = None
+    rows: Annotated[list[tuple[ShortText, ShortText]], Field(max_length=100)]
+
+
+class ChartBlock(Strict):
+    kind: Literal["chart"]
+    title: ShortText | None = None
+    points: Annotated[list[Annotated[float, Field(strict=True, allow_inf_nan=False)]],
+                      Field(min_length=1, max_length=1000)]
+    labels: Annotated[list[ShortText], Field(max_length=1000)] | None = None
+
+
+Block = Annotated[PriceCardBlock | TextBlock | KeyValueBlock | ChartBlock, Field(discriminator="kind")]
+
+
+class LayoutContent(Strict):
+    """What the page shows: blocks top to bottom. Text is always displayed as text, never as HTML."""
+
+    title: ShortText | None = None
+    blocks: Annotated[list[Block], Field(min_length=1, max_length=50)]
+
+
+# -- results ---------------------------------------------------------------------------------
+
+class SessionCreated(BaseModel):
+    session_id: str
+    created: bool = Field(description="False when the session already existed (creating is idempotent)")
+    page_path: str
+    last_seq: int
+    status: str
+
+
+class ParticipantInfo(BaseModel):
+    client_id: str
+    role: Literal["master", "observer"]
+    joined_at: float
+    last_heartbeat_age_s: float
+
+
+class SessionStatus(BaseModel):
+    session_id: str
+    status: str
+    title: str | None
+    last_seq: int
+    master_client_id: str | None
+    participants: list[ParticipantInfo]
+    created_at: float
+
+
+class Participants(BaseModel):
+    session_id: str
+    master_client_id: str | None
+    participants: list[ParticipantInfo]
+
+
+class Joined(BaseModel):
+    session_id: str
+    client_id: str
+    role: Literal["master", "observer"]
+    master_client_id: str | None
+    resumed: bool = Field(description="True when a returning browser kept its queues")
+    last_seq: int = Field(description="Last sequence covered by the history sent to this browser")
+    heartbeat_interval_s: float
+    heartbeat_timeout_s: float
+
+
+class BrowserQueuesInfo(BaseModel):
+    session_id: str
+    client_id: str
+    live_queue: str
+    history_queue: str
+    recreated: bool
+    last_seq: int
+
+
+class QueueMessage(BaseModel):
+    receipt_handle: str
+    body: dict[str, object]
+
+
+class Polled(BaseModel):
+    messages: list[QueueMessage]
+
+
+class Deleted(BaseModel):
+    deleted: int
+
+
+class Heartbeat(BaseModel):
+    role: Literal["master", "observer"]
+    master_client_id: str | None
+    server_time: float
+
+
+class Events(BaseModel):
+    events: list[dict[str, object]]
+    last_seq: int
+
+
+class DeliveryReport(BaseModel):
+    session_id: str
+    seq: int = Field(description="Sequence number given to the event")
+    delivered: int = Field(description="Browsers whose live queue accepted it")
+    failed: int = Field(description="Browsers whose queue failed; they were marked gone")
+    s3_key: str | None = None
+
+
+class PriceQuoteOut(BaseModel):
+    symbol: str
+    display_price: str
+    mid_market_price: str | None
+    last_traded_price: str | None
+    best_bid: str | None
+    best_ask: str | None
+    change_24h_percent: str | None
+    volume_24h: str | None
+    source: str
+    fetched_at: float
+
+
+class PriceUpdate(DeliveryReport):
+    price: PriceQuoteOut
+
+
+class StoredDocument(BaseModel):
+    s3_key: str
+    url: str = Field(description="Presigned GET URL")
+    bytes: int
+
+
+class GeneratedKey(BaseModel):
+    s3_key: str
+
+
+class ControlTransferred(BaseModel):
+    session_id: str
+    master_client_id: str
+    previous_master_client_id: str | None
+
+
+class SessionEnded(BaseModel):
+    session_id: str
+    seq: int
+    archive_key: str
+    browsers_removed: int
