@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 PROTOCOL_VERSION = 1
@@ -29,7 +29,7 @@ class MessageError(ValueError):
     """A message that does not follow the model."""
 
 
-class MessageType(str, Enum):
+class MessageType(StrEnum):
     PRICE_UPDATE = "PRICE_UPDATE"
     LAYOUT_UPDATE = "LAYOUT_UPDATE"
     ROLE_CHANGE = "ROLE_CHANGE"
