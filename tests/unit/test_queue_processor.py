@@ -179,7 +179,7 @@ def test_duplicates_are_dropped_and_acked() -> None:
     assert processor.offer("history", ev(1), "a") == Apply(ev(1), "history", "a")
     processor.applied(ev(1))
     decision = processor.offer("history", ev(1), "b")
-    assert isinstance(decision, Drop) and (decision.kind, decision.seq, decision.token) == ("duplicate", 1, "b")
+    assert decision == Drop("duplicate", "seq 1 is at or below last applied 1", 1, "b")
     assert processor.offer("history", eoh(1), "c") == HistoryComplete(1, "c")
     assert isinstance(processor.offer("history", eoh(1), "d"), Drop)
     assert isinstance(processor.offer("live", ev(1), "e"), Drop)
