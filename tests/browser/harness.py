@@ -1,0 +1,82 @@
+"""Real Chromium for the page's tests (and scripts/test_mvp.py): offline, one context per person.
+
+Chromium is Debian's (/usr/bin/chromium), never a playwright download. Every context records each
+request it makes; ``Browsers.external_requests()`` lists any that went to a host other than
+127.0.0.1, and the resolver rules make sure such a request could not succeed anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+CHROMIUM = os.environ.get("PBFM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    # Any name but 127.0.0.1 resolves to nothing: a CDN request fails instead of silently working.
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+LOCAL_HOSTS = frozenset({"127.0.0.1"})
+# The boot of Pyodide is CPU bound (~3 s alone, ~10 s for four at once on two cores).
+BOOT_TIMEOUT_MS = 60_000
+
+
+@dataclass
+class Browsers:
+    browser: Browser
+    requests: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+    contexts: list[BrowserContext] = field(default_factory=list)
+
+    def person(self) -> BrowserContext:
+        """A new browser context: its own cookies and storage, like a separate person."""
+        context = self.browser.new_context()
+        context.on("request", lambda request: self.requests.append(request.url))
+        self.contexts.append(context)
+        return context
+
+    def open(self, url: str, context: BrowserContext | None = None) -> Page:
+        page = (context or self.person()).new_page()
+        page.on("console", lambda msg: self.console.append(f"{msg.type}: {msg.text}"))
+        page.on("pageerror", lambda exc: self.console.append(f"pageerror: {exc}"))
+        page.goto(url)
+        return page
+
+    def external_requests(self) -> list[str]:
+        external = []
+        for url in self.requests:
+            parts = urlsplit(url)
+            if parts.scheme in ("data", "blob", "about"):
+                continue
+            if parts.hostname not in LOCAL_HOSTS:
+                external.append(url)
+        return external
+
+
+@contextmanager
+def chromium(headless: bool = True) -> Iterator[Browsers]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=headless)
+        try:
+            yield Browsers(browser)
+        finally:
+            browser.close()
+
+
+def wait_for_python(page: Page, timeout_ms: int = BOOT_TIMEOUT_MS) -> float:
+    """Wait until main.py has run in ``page``; returns the seconds waited."""
+    started = time.monotonic()
+    page.wait_for_selector("#app[data-python]", state="attached", timeout=timeout_ms)
+    return time.monotonic() - started
