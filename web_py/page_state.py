@@ -147,7 +147,16 @@ class PageState:
         )
 
 
+class _CheckedHistory(tuple[tuple[int, str], ...]):
+    """Price points already validated: rechecking 200 decimals on every event dominated apply()."""
+
+    __slots__ = ()
+
+
 def _price_history(value: Any, last_seq: int) -> tuple[tuple[int, str], ...]:
+    if isinstance(value, _CheckedHistory):
+        _check(not value or value[-1][0] <= last_seq, "price_history runs past last_seq")
+        return value
     _check(isinstance(value, (list, tuple)), "price_history must be an array")
     _check(len(value) <= PRICE_HISTORY_LIMIT, f"price_history holds at most {PRICE_HISTORY_LIMIT} points")
     points: list[tuple[int, str]] = []
@@ -159,7 +168,7 @@ def _price_history(value: Any, last_seq: int) -> tuple[tuple[int, str], ...]:
         _check(not points or points[-1][0] < seq, "price_history must be in increasing seq order")
         check_decimal_string(f"price_history[{i}] price", price)
         points.append((seq, price))
-    return tuple(points)
+    return _CheckedHistory(points)
 
 
 def role_of(state: PageState, client_id: str) -> Role | None:
@@ -203,7 +212,10 @@ def apply(state: PageState, envelope: Envelope, document: Any = None) -> PageSta
 
 def _price_update(state: PageState, envelope: Envelope, document: Any) -> PageState:
     price = PriceQuote.from_dict(document)
-    history = (*state.price_history, (envelope.seq, price.display_price))[-PRICE_HISTORY_LIMIT:]
+    # The old points are checked and the new seq exceeds them all, so the result is checked too.
+    history = _CheckedHistory(
+        (*state.price_history, (envelope.seq, price.display_price))[-PRICE_HISTORY_LIMIT:]
+    )
     return replace(state, price=price, price_history=history)
 
 
