@@ -1,0 +1,1 @@
+../../web_static/boot.js
