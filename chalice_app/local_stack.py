@@ -85,7 +85,7 @@ class LocalStack:
             self._moto = None
 
     def __enter__(self) -> LocalStack:
-        return self.start()
+        return self if self._server is not None else self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

@@ -1,0 +1,86 @@
+"""``pbfm-webpage``: serve | demo | bench | deploy."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from chalice_app.local_stack import LocalStack
+
+
+def _serve(args: argparse.Namespace, *, demo: bool) -> int:
+    overrides = {"PBFM_PRICE_SOURCE": args.price_source}
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stack = LocalStack(host=args.host, port=args.port, overrides=overrides, quiet=not args.verbose)
+    try:
+        stack.start()
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror}; choose another --port", file=sys.stderr)
+        stack.stop()
+        return 1
+    with stack:
+        print(f"pb-fm-webpage is running on the embedded local AWS (moto at {stack.moto_url})")
+        print(f"  page:  {stack.base_url}/session/<session_id>")
+        print(f"  MCP:   {stack.mcp_url}   (streamable HTTP, JSON responses)")
+        print(f"  API:   {stack.base_url}/api/openapi.json")
+        driver = None
+        if demo:
+            from chalice_app.ai_driver import PriceDriver
+
+            driver = PriceDriver(stack.mcp_url, args.session, interval_s=args.interval).start()
+            print(f"  demo:  open {stack.page_url(args.session)} in several browsers;"
+                  f" the built-in assistant updates the price every {args.interval:g}s")
+        print("Ctrl-C stops everything.", flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if driver is not None:
+                driver.stop()
+    print("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pbfm-webpage", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("serve", "run the app on the embedded local AWS"),
+                            ("demo", "serve, create session 'demo' and drive it through MCP")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--host", default="127.0.0.1")
+        command.add_argument("--port", type=int, default=8000)
+        command.add_argument("--price-source", default="auto", choices=["auto", "simulated", "figure_markets"],
+                             help="auto: Figure Markets, falling back to a simulated walk offline")
+        command.add_argument("--verbose", action="store_true", help="log every HTTP request")
+        if name == "demo":
+            command.add_argument("--session", default="demo")
+            command.add_argument("--interval", type=float, default=3.0, help="seconds between price updates")
+    bench = commands.add_parser("bench", help="measure latency, onboarding and fan-out (see bench/README)")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    deploy = commands.add_parser("deploy", help="package and deploy to AWS with chalice (docs/DEPLOY.md)")
+    deploy.add_argument("rest", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("botocore.credentials", "httpx", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "serve":
+        return _serve(args, demo=False)
+    if args.command == "demo":
+        return _serve(args, demo=True)
+    if args.command == "bench":
+        from bench.run import bench_main
+
+        return bench_main(args.rest)
+    from chalice_app.deploy import deploy_main
+
+    return deploy_main(args.rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: ./dev.sh demo | ./dev.sh test | ./dev.sh serve | ./dev.sh bench
+# Installs what is missing (Python deps in .venv, the npm runtime served to browsers, Debian's
+# chromium for the browser tests), then runs the command. Safe to re-run: finished steps are skipped.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
+
+setup_python() {
+  local want; want="$(stamp pyproject.toml)"
+  if [[ ! -x .venv/bin/python ]]; then python3 -m venv .venv; fi
+  if [[ "$(cat .venv/.pbfm-stamp 2>/dev/null)" != "$want" ]]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip
+    .venv/bin/python -m pip install --quiet -e '.[test]'
+    echo "$want" > .venv/.pbfm-stamp
+  fi
+}
+
+setup_web() {
+  local want; want="$(stamp package-lock.json)"
+  if [[ "$(cat node_modules/.pbfm-stamp 2>/dev/null)" != "$want" ]]; then
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$want" > node_modules/.pbfm-stamp
+  fi
+  .venv/bin/python scripts/install_web_assets.py
+}
+
+setup_chromium() {
+  if [[ ! -x /usr/bin/chromium ]]; then
+    local sudo=""; [[ "$(id -u)" != 0 ]] && sudo="sudo"
+    $sudo apt-get update -qq && $sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
+command="${1:-demo}"; shift || true
+case "$command" in
+  demo|serve)
+    setup_python; setup_web
+    exec .venv/bin/pbfm-webpage "$command" "$@" ;;
+  test)
+    setup_python; setup_web; setup_chromium
+    .venv/bin/ruff check .
+    exec .venv/bin/python -m pytest "$@" ;;
+  bench)
+    setup_python; setup_web; setup_chromium
+    exec .venv/bin/pbfm-webpage bench "$@" ;;
+  *)
+    echo "usage: ./dev.sh demo|serve|test|bench [args]" >&2; exit 2 ;;
+esac
