@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,13 @@ server.stop()
 def moto_endpoint() -> Iterator[str]:
     env = {**os.environ, "MOTO_DISABLE_GLOBAL_CORS": "true"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", _SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        # werkzeug's request log would bury every failure report.
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     assert proc.stdout is not None and proc.stdin is not None
     port = ""
@@ -67,3 +73,24 @@ def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``chalice package`` with the merge template, once per stage: the directory with sam.json + zip."""
+    from chalice_app import deploy
+
+    done: dict[str, Path] = {}
+
+    def package(stage: str) -> Path:
+        if stage not in done:
+            out = tmp_path_factory.mktemp(f"out-{stage}")
+            done[stage] = deploy.package(deploy.Stage.load(stage), out, run=_quiet_run)
+        return done[stage]
+
+    return package
+
+
+def _quiet_run(cmd: Sequence[str], env: Mapping[str, str]) -> None:
+    result = subprocess.run(list(cmd), env=dict(env), capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"{' '.join(cmd)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"

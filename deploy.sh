@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# ./deploy.sh dev [--dry-run]  ==  pbfm-webpage deploy --stage dev [--dry-run]
+# Uses the project's venv when there is one; AWS credentials come from the usual places
+# (AWS_PROFILE, environment, ~/.aws). See docs/DEPLOY.md.
+set -euo pipefail
+cd "$(dirname "$0")"
+if [[ $# -lt 1 || "$1" == -* ]]; then
+  echo "usage: ./deploy.sh <stage: dev|prod> [--dry-run]" >&2
+  exit 2
+fi
+stage="$1"
+shift
+python="python3"
+if [[ -x .venv/bin/python ]]; then
+  python=".venv/bin/python"
+fi
+exec "$python" -m chalice_app.deploy --stage "$stage" "$@"
