@@ -14,11 +14,16 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 log = logging.getLogger(__name__)
 
 
+class ToolFailed(RuntimeError):
+    """An MCP tool answered with isError."""
+
+
 async def call_tools(mcp_url: str, calls: list[tuple[str, dict[str, Any]]], token: str | None = None
                      ) -> list[dict[str, Any]]:
     """Call MCP tools in order over one client connection; returns their structured results."""
     headers = {"Authorization": f"Bearer {token}"} if token else None
     results: list[dict[str, Any]] = []
+    failure: str | None = None
     async with (
         create_mcp_http_client(headers=headers) as http,
         Client(streamable_http_client(mcp_url, http_client=http)) as client,
@@ -27,8 +32,12 @@ async def call_tools(mcp_url: str, calls: list[tuple[str, dict[str, Any]]], toke
             result = await client.call_tool(name, arguments)
             if result.is_error:
                 text = " ".join(getattr(block, "text", "") for block in result.content)
-                raise RuntimeError(f"{name} failed: {text}")
+                failure = f"{name} failed: {text}"
+                break
             results.append(dict(result.structured_content or {}))
+    # Raised outside the client's task group, so callers see a plain error, not an ExceptionGroup.
+    if failure is not None:
+        raise ToolFailed(failure)
     return results
 
 

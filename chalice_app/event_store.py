@@ -1,8 +1,8 @@
 """DynamoDB single table: session metadata, clients and the sequenced event log.
 
-PK ``SESSION#{sid}``; SK ``METADATA`` | ``CLIENT#{cid}`` | ``EVENT#{seq:010d}``. An event is written
-in one transaction with the advance of ``seq`` on METADATA, conditional on the value it read, so the
-log never has a gap or a duplicate however many writers race. Items carry ``expires_at`` for TTL;
+PK ``SESSION#{sid}``; SK ``METADATA`` | ``CLIENT#{cid}`` | ``EVENT#{seq:010d}``. An event's sequence
+number is allocated by the conditional write of the event itself (see ``append``), so the log never
+has a gap or a duplicate however many writers race. Items carry ``expires_at`` for TTL;
 reads filter expired items because TTL deletion is lazy (and moto never does it).
 """
 
@@ -258,10 +258,18 @@ class EventStore:
 
     def append(self, session_id: str, kind: str, s3_key: str | None, payload: dict[str, Any] | None,
                ttl_s: int, *, allow_ended: bool = False) -> StoredEvent:
-        """Store an event under the next sequence number (atomic with the counter)."""
+        """Store an event under the next free sequence number.
+
+        The conditional put of ``EVENT#{seq}`` is the atomic allocation: of all writers trying the
+        same number exactly one succeeds, the others move to the next. A number exists only once its
+        event is stored, so the log has no gaps; METADATA's ``seq`` is a hint advanced afterwards.
+        (A transaction would do the same in one call, but moto deep-copies the whole table on every
+        ``TransactWriteItems`` and races under concurrent writers.)
+        """
+        session = self.require_session(session_id, active=not allow_ended)
+        seq = session.seq
         for attempt in range(APPEND_ATTEMPTS):
-            session = self.require_session(session_id, active=not allow_ended)
-            seq = session.seq + 1
+            seq += 1
             now = self._clock()
             event = {
                 "PK": f"SESSION#{session_id}", "SK": _event_sk(seq), "type": kind, "ts": _num(now),
@@ -270,31 +278,32 @@ class EventStore:
             }
             try:
                 with aws_errors("appending an event"):
-                    self._db.transact_write_items(
-                        TransactItems=[
-                            {"Update": {
-                                "TableName": self._table,
-                                "Key": {"PK": _pk(session_id), "SK": {"S": "METADATA"}},
-                                "UpdateExpression": "SET seq = :next",
-                                "ConditionExpression": "seq = :current",
-                                "ExpressionAttributeValues": {
-                                    ":next": {"N": str(seq)}, ":current": {"N": str(session.seq)},
-                                },
-                            }},
-                            {"Put": {
-                                "TableName": self._table, "Item": _to_item(event),
-                                "ConditionExpression": "attribute_not_exists(SK)",
-                            }},
-                        ]
-                    )
+                    self._db.put_item(TableName=self._table, Item=_to_item(event),
+                                      ConditionExpression="attribute_not_exists(SK)")
             except Exception as exc:
-                if _is_conditional_failure(exc):
-                    # Another writer took this number: back off with jitter, re-read, try the next.
-                    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
-                    continue
-                raise
+                if not _is_conditional_failure(exc):
+                    raise
+                # Another writer took this number; after a few collisions re-read the hint.
+                if attempt % 4 == 3:
+                    time.sleep(random.uniform(0, 0.002))
+                    seq = max(seq, self.require_session(session_id, active=not allow_ended).seq)
+                continue
+            self._advance_hint(session_id, seq)
             return StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload)
         raise Conflict(f"Too many concurrent writers on session {session_id!r}; try again.")
+
+    def _advance_hint(self, session_id: str, seq: int) -> None:
+        try:
+            with aws_errors("advancing the sequence"):
+                self._db.update_item(
+                    TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                    UpdateExpression="SET seq = :seq", ConditionExpression="seq < :seq",
+                    ExpressionAttributeValues={":seq": {"N": str(seq)}},
+                )
+        except Exception as exc:
+            # A later writer already moved the hint past us: nothing to do.
+            if not _is_conditional_failure(exc):
+                raise
 
     def events_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[StoredEvent]:
         events: list[StoredEvent] = []
