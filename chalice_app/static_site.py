@@ -129,17 +129,22 @@ def s3_origins(settings: Settings) -> list[str]:
 
 
 def content_security_policy(settings: Settings) -> str:
-    """No inline script and no eval: only our own (or the asset base's) files run.
+    """No inline script: only files from our own origin (or the asset base) run.
 
-    Pyodide compiles its wasm at run time, which CSP counts as eval unless 'wasm-unsafe-eval' is
-    allowed; that grants WebAssembly compilation only, not JavaScript eval. PyScript injects a
-    <style> element, hence 'unsafe-inline' for styles (styles cannot run code).
+    'unsafe-inline' stays off for scripts, which is what stops injected markup (an ``<img
+    onerror>`` or ``<script>`` that slipped past escaping) from running. Two allowances the
+    runtime cannot do without, both measured in Chromium:
+    - 'wasm-unsafe-eval': Pyodide compiles its WebAssembly at run time.
+    - 'unsafe-eval': PyScript 0.7.31 builds its hook chain with ``Function(...)`` on every boot
+      (core.js, ``jo``), so without it the page stops with an EvalError. Our own code never
+      evaluates strings; drop this when PyScript stops needing it.
+    PyScript injects a <style> element, hence 'unsafe-inline' for styles (styles run no code).
     """
     assets = _origin(settings.asset_base_url) if settings.asset_base_url else None
     extra = [assets] if assets else []
     directives = {
         "default-src": ["'none'"],
-        "script-src": ["'self'", "'wasm-unsafe-eval'", *extra],
+        "script-src": ["'self'", "'wasm-unsafe-eval'", "'unsafe-eval'", *extra],
         "connect-src": ["'self'", *extra, *s3_origins(settings)],
         "style-src": ["'self'", "'unsafe-inline'", *extra],
         "img-src": ["'self'", "data:"],

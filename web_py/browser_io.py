@@ -1,0 +1,147 @@
+"""The page's side of the browser: fetch, sessionStorage and the DOM (Pyodide only).
+
+Everything that decides lives in the pure modules; this file only adapts them to the browser:
+``pyfetch`` as the session manager's ``Http``, ``sessionStorage`` as its ``Store``, and a
+renderer that replaces the root's content with ``render_page`` output (escaped HTML) at most
+once per turn of the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from js import performance, window
+from pyodide.ffi import create_proxy
+from pyodide.http import pyfetch
+
+from web_py.page_state import PageState
+from web_py.render import REFRESH_ACTION, View, render_page
+from web_py.session_manager import SessionManager, TransportError
+
+log = logging.getLogger("web_py.browser_io")
+# Test hooks keep only the tail, so a long session cannot grow the DOM without bound.
+APPLIED_SEQS_SHOWN = 500
+
+
+class FetchHttp:
+    """``Http`` over the browser's fetch."""
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        try:
+            # same-origin: the signed session cookie (HttpOnly) identifies this browser.
+            response = await pyfetch(
+                path,
+                method="POST",
+                body=json.dumps(body),
+                headers={"Content-Type": "application/json"},
+                credentials="same-origin",
+                cache="no-store",
+            )
+            text = await response.string()
+        except Exception as exc:  # fetch rejects with a JS TypeError on network failure
+            raise TransportError(f"POST {path}: {exc}") from exc
+        return response.status, _parse(text)
+
+    async def get_json(self, url: str) -> tuple[int, Any]:
+        try:
+            # omit: presigned S3 URLs need no cookie, and ours must never go to another origin.
+            response = await pyfetch(url, method="GET", credentials="omit")
+            text = await response.string()
+        except Exception as exc:
+            raise TransportError(f"GET document: {exc}") from exc
+        return response.status, _parse(text)
+
+
+def _parse(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+class SessionStorageStore:
+    """Per tab: a reload keeps the state, a second tab (same cookie) starts from the server."""
+
+    def load(self, key: str) -> str | None:
+        try:
+            value = window.sessionStorage.getItem(key)
+        except Exception:  # storage disabled (privacy settings): behave as a fresh page
+            return None
+        return None if value is None else str(value)
+
+    def save(self, key: str, value: str) -> None:
+        try:
+            window.sessionStorage.setItem(key, value)
+        except Exception:
+            log.warning("could not save the page state (storage full or disabled)")
+
+
+class DomRenderer:
+    """Replaces the root's content with the rendered state; coalesces bursts into one render."""
+
+    def __init__(self, root: Any, manager: SessionManager | None = None) -> None:
+        self.root = root
+        self.manager = manager
+        self._pending: tuple[PageState, View] | None = None
+        self.renders = 0
+
+    def __call__(self, state: PageState, view: View) -> None:
+        first = self._pending is None
+        self._pending = (state, view)
+        if first:
+            asyncio.get_event_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        if self._pending is None:
+            return
+        state, view = self._pending
+        self._pending = None
+        # render_page escapes every piece of text; the markup itself is ours.
+        self.root.innerHTML = render_page(state, view)
+        data = self.root.dataset
+        data.lastSeq = str(state.last_seq)
+        data.connection = view.connection
+        data.clientId = view.client_id or ""
+        # dataset raises AttributeError for a missing attribute; getAttribute returns null.
+        if state.price is not None and self.root.getAttribute("data-first-price-ms") is None:
+            data.firstPriceMs = str(round(performance.now()))
+        if self.manager is not None:
+            seqs = self.manager.applied_seqs
+            data.appliedSeqs = ",".join(str(s) for s in seqs[-APPLIED_SEQS_SHOWN:])
+            data.appliedTwice = str(len(seqs) - len(set(seqs)))
+            data.restoredSeq = str(self.manager.metrics.restored_seq)
+            data.documentsFetched = str(self.manager.metrics.documents_fetched)
+        self.renders += 1
+
+
+def install_controls(root: Any, manager: SessionManager) -> Any:
+    """One delegated click listener: the buttons are re-created on every render."""
+    tasks: set[asyncio.Future[Any]] = set()
+
+    def on_click(event: Any) -> None:
+        button = event.target.closest(f'[data-action="{REFRESH_ACTION}"]')
+        if button is None or button.disabled:
+            return
+        task = asyncio.ensure_future(manager.request_price_refresh())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    proxy = create_proxy(on_click)
+    root.addEventListener("click", proxy)
+    return proxy
+
+
+async def start(root: Any) -> SessionManager:
+    """Wire the session manager to the page and run it until the session ends."""
+    session_id = str(root.dataset.sessionId)
+    manager = SessionManager(session_id, FetchHttp(), store=SessionStorageStore())
+    renderer = DomRenderer(root, manager)
+    manager.on_change = renderer
+    install_controls(root, manager)
+    # Show the saved state (after a reload) or the empty card at once, before joining.
+    renderer(manager.state, manager.view)
+    await manager.run()
+    return manager

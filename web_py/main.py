@@ -1,0 +1,24 @@
+"""Entry point of the session page; PyScript runs this file (see web_static/page.html)."""
+
+import asyncio
+import logging
+
+from js import document
+
+from web_py.browser_io import start
+
+logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+log = logging.getLogger("web_py.main")
+
+
+def finished(task: "asyncio.Future[object]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the page stopped", exc_info=task.exception())
+        root.dataset.failed = "true"
+
+
+root = document.getElementById("app")
+root.dataset.python = "ready"
+# Kept in a module global: the event loop holds tasks only weakly.
+session_task = asyncio.ensure_future(start(root))
+session_task.add_done_callback(finished)

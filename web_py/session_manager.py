@@ -1,0 +1,492 @@
+"""The page's I/O loop: join, long-poll both queues, fetch documents, heartbeat, reconnect.
+
+Standard library only and transport-agnostic: every request goes through an injected ``Http``
+(``pyfetch`` in the page, httpx in tests), storage through an injected ``Store``
+(``sessionStorage`` in the page), time through injected ``sleep``/``clock``. The decisions about
+order, duplicates and gaps belong to ``DualQueueProcessor``; the state change to
+``page_state.apply``; this module only moves messages between them and the server.
+
+Resume after a reload: the last applied state is saved in the store after every batch. On start the
+page shows it at once and the processor starts from its ``last_seq``, so the history the server
+sends again on join is dropped without a fetch up to that point — no second full replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from web_py.messages import BY_REFERENCE, Envelope, MessageError
+from web_py.page_state import PageState, SequenceError, apply
+from web_py.queue_processor import Apply, Decision, Drop, DualQueueProcessor, Gap, HistoryComplete
+from web_py.render import Connection, View
+
+log = logging.getLogger("web_py.session_manager")
+
+STORE_VERSION = 1
+HISTORY_WAIT_S = 5
+LIVE_WAIT_S = 20
+MAX_MESSAGES = 10
+REPAIR_LIMIT = 500
+DOCUMENT_CACHE_SIZE = 64
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 15.0
+# When the session does not exist yet, the page waits for the AI to create it.
+MISSING_SESSION_RETRY_S = 5.0
+# A history queue that stays empty this many polls lost its messages (e.g. a reload mid-history
+# left them invisible): join again, which sends the history anew.
+EMPTY_HISTORY_POLLS = 3
+# Heartbeats do not report the session's last sequence; ask for the status every few beats so a
+# lost final event (which no later event would reveal) is still caught.
+STATUS_EVERY_HEARTBEATS = 3
+
+
+class Http(Protocol):
+    """The transport. Network failures raise ``TransportError``; HTTP errors return their status."""
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """POST JSON to our server (same origin, cookies included); returns (status, parsed JSON)."""
+        ...
+
+    async def get_json(self, url: str) -> tuple[int, Any]:
+        """GET a JSON document by absolute (presigned) URL, without credentials."""
+        ...
+
+
+class Store(Protocol):
+    def load(self, key: str) -> str | None: ...
+
+    def save(self, key: str, value: str) -> None: ...
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.items: dict[str, str] = {}
+
+    def load(self, key: str) -> str | None:
+        return self.items.get(key)
+
+    def save(self, key: str, value: str) -> None:
+        self.items[key] = value
+
+
+class TransportError(Exception):
+    """The request did not reach the server or no answer came back."""
+
+
+class ApiFailure(Exception):
+    def __init__(self, operation: str, status: int, body: Any) -> None:
+        message = body.get("message") if isinstance(body, dict) else None
+        super().__init__(f"{operation}: HTTP {status}: {message or body!r}")
+        self.operation = operation
+        self.status = status
+        self.body = body
+
+    @property
+    def needs_join(self) -> bool:
+        # 410: our queues are gone; 404 on a browser call: the server forgot us; 401: no/bad cookie.
+        return self.status in (401, 404, 410)
+
+
+class DocumentError(Exception):
+    """A document behind an S3 key could not be fetched or parsed."""
+
+
+@dataclass(frozen=True)
+class Joined:
+    client_id: str
+    role: str
+    master_client_id: str | None
+    resumed: bool
+    last_seq: int
+    heartbeat_interval_s: float
+    heartbeat_timeout_s: float
+
+
+@dataclass
+class Metrics:
+    polls: int = 0
+    messages: int = 0
+    documents_fetched: int = 0
+    document_cache_hits: int = 0
+    repairs: int = 0
+    joins: int = 0
+    reconnects: int = 0
+    heartbeats: int = 0
+    malformed: int = 0
+    applied_from_history: int = 0
+    applied_from_live: int = 0
+    applied_from_repair: int = 0
+    restored_seq: int = 0
+
+
+Listener = Callable[[PageState, View], None]
+
+
+class SessionManager:
+    def __init__(
+        self,
+        session_id: str,
+        http: Http,
+        *,
+        store: Store | None = None,
+        on_change: Listener | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+        history_wait_s: int = HISTORY_WAIT_S,
+        live_wait_s: int = LIVE_WAIT_S,
+    ) -> None:
+        self.session_id = session_id
+        self.http = http
+        self.store = store or MemoryStore()
+        self.on_change = on_change
+        self._sleep = sleep
+        self._clock = clock
+        self._jitter = jitter
+        self.history_wait_s = history_wait_s
+        self.live_wait_s = live_wait_s
+        self.state = PageState()
+        self.view = View()
+        self.joined: Joined | None = None
+        self.processor = DualQueueProcessor(0, session_id=session_id)
+        self.metrics = Metrics()
+        self.applied_seqs: list[int] = []  # every event seq applied, in order (tests: never twice)
+        self._documents: OrderedDict[str, Any] = OrderedDict()
+        self._acks: dict[str, list[str]] = {"history": [], "live": []}
+        self._needs_join = False
+        self._stopped = False
+        self._known_last_seq = 0
+        self._empty_history_polls = 0
+        self._heartbeat_interval_s = 5.0
+        self.restore()
+
+    # --- persistence -----------------------------------------------------------------------------
+
+    @property
+    def store_key(self) -> str:
+        return f"pbfm:{self.session_id}"
+
+    def restore(self) -> bool:
+        """Show the state saved before a reload, if any; the processor then starts from it."""
+        raw = self.store.load(self.store_key)
+        if raw is None:
+            return False
+        try:
+            data = json.loads(raw)
+            if data.get("v") != STORE_VERSION:
+                return False
+            state = PageState.from_dict(data["state"])
+        except (ValueError, KeyError, TypeError, AttributeError, MessageError) as exc:
+            log.warning("ignoring saved state: %s", exc)
+            return False
+        self.state = state
+        self.view = replace(self.view, client_id=data.get("client_id"))
+        self.metrics.restored_seq = state.last_seq
+        return True
+
+    def save(self) -> None:
+        data = {"v": STORE_VERSION, "client_id": self.view.client_id, "state": self.state.to_dict()}
+        self.store.save(self.store_key, json.dumps(data, separators=(",", ":")))
+
+    # --- view ------------------------------------------------------------------------------------
+
+    def _set_view(self, **changes: Any) -> None:
+        view = replace(self.view, **changes)
+        if view != self.view:
+            self.view = view
+            self._notify()
+
+    def _set_connection(self, connection: Connection) -> None:
+        self._set_view(connection="ended" if self.state.ended else connection)
+
+    def _notify(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change(self.state, self.view)
+            except Exception:
+                # A rendering bug must not stop the session: the next change renders again.
+                log.exception("on_change failed")
+
+    # --- REST ------------------------------------------------------------------------------------
+
+    async def call(self, operation: str, **body: Any) -> Any:
+        status, data = await self.http.post(f"/api/{operation}", {"session_id": self.session_id, **body})
+        if status != 200:
+            raise ApiFailure(operation, status, data)
+        return data
+
+    async def connect(self) -> Joined:
+        """Join (or rejoin) the session; a fresh processor then drains the new history queue."""
+        data = await self.call("webpage_join_session")
+        joined = Joined(
+            client_id=data["client_id"],
+            role=data["role"],
+            master_client_id=data.get("master_client_id"),
+            resumed=bool(data.get("resumed")),
+            last_seq=int(data["last_seq"]),
+            heartbeat_interval_s=float(data.get("heartbeat_interval_s", 5.0)),
+            heartbeat_timeout_s=float(data.get("heartbeat_timeout_s", 15.0)),
+        )
+        if joined.last_seq < self.state.last_seq:
+            # The server's log is shorter than what we show: a different incarnation of the
+            # session (e.g. a restarted local stack). Our state would hide its events; start over.
+            log.warning("saved state at seq %s is ahead of the server (%s); starting fresh",
+                        self.state.last_seq, joined.last_seq)
+            self.state = PageState()
+            self.applied_seqs.clear()
+        self.joined = joined
+        self.metrics.joins += 1
+        self._heartbeat_interval_s = joined.heartbeat_interval_s
+        self._needs_join = False
+        self._empty_history_polls = 0
+        self._acks = {"history": [], "live": []}
+        self.processor = DualQueueProcessor(self.state.last_seq, session_id=self.session_id)
+        self._set_view(client_id=joined.client_id, server_role=joined.role, notice=None)
+        return joined
+
+    # --- documents -------------------------------------------------------------------------------
+
+    async def fetch_from_s3(self, envelope: Envelope) -> Any:
+        """The parsed JSON behind ``envelope.s3_key``, by its presigned URL; cached by key."""
+        key = envelope.s3_key
+        assert key is not None
+        if key in self._documents:
+            self._documents.move_to_end(key)
+            self.metrics.document_cache_hits += 1
+            return self._documents[key]
+        url = envelope.url
+        status, document = (0, None) if url is None else await self.http.get_json(url)
+        if status != 200 and envelope.is_event:
+            # Presigned URLs expire; the event log hands out fresh ones.
+            fresh = await self.call("webpage_get_events", after_seq=envelope.seq - 1, limit=1)
+            match = [e for e in fresh.get("events", []) if e.get("seq") == envelope.seq]
+            if match and match[0].get("url"):
+                status, document = await self.http.get_json(match[0]["url"])
+        if status != 200:
+            raise DocumentError(f"{envelope.type.value} {key}: HTTP {status}")
+        self.metrics.documents_fetched += 1
+        self._documents[key] = document
+        if len(self._documents) > DOCUMENT_CACHE_SIZE:
+            self._documents.popitem(last=False)
+        return document
+
+    # --- messages --------------------------------------------------------------------------------
+
+    async def handle_message(self, source: str, body: Any, receipt_handle: str | None = None) -> None:
+        """Offer one message (a queue body or a repaired event) and settle what it unblocks."""
+        token = None if receipt_handle is None else (source, receipt_handle)
+        try:
+            envelope = Envelope.from_dict(body)
+        except MessageError as exc:
+            # Never retry a malformed message forever; if it hid a real event, a Gap repairs it.
+            self.metrics.malformed += 1
+            log.warning("dropping malformed %s message: %s", source, exc)
+            self._ack(token)
+            return
+        decision: Decision | None = self.processor.offer(source, envelope, token)  # type: ignore[arg-type]
+        await self._settle(decision)
+
+    async def _settle(self, decision: Decision | None, *, repairing: bool = False) -> None:
+        while decision is not None:
+            if isinstance(decision, Apply):
+                await self._apply(decision)
+            elif isinstance(decision, (Drop, HistoryComplete)):
+                self._ack(decision.token)
+                if isinstance(decision, HistoryComplete):
+                    self._set_connection("live")
+            elif isinstance(decision, Gap) and not repairing:
+                await self.repair(decision)
+            decision = self.processor.next_ready()
+        if not repairing:
+            await self._close_gaps()
+
+    async def _apply(self, decision: Apply) -> None:
+        envelope = decision.envelope
+        try:
+            document = await self.fetch_from_s3(envelope) if envelope.type in BY_REFERENCE else None
+            state = apply(self.state, envelope, document)
+        except (DocumentError, MessageError, SequenceError, TransportError, ApiFailure) as exc:
+            # Not acked: the queue redelivers it, or a later message reveals the gap to repair.
+            self.processor.abandon(envelope)
+            log.warning("could not apply seq %s: %s", envelope.seq, exc)
+            if isinstance(exc, (TransportError, ApiFailure)):
+                raise
+            return
+        self.state = state
+        self.processor.applied(envelope)
+        if envelope.is_event:
+            self.applied_seqs.append(envelope.seq)
+            counter = f"applied_from_{decision.source}"
+            setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
+        self._ack(decision.token)
+
+    async def repair(self, gap: Gap) -> None:
+        """Fetch the missing events by REST and offer them; held messages then follow in order."""
+        self.metrics.repairs += 1
+        wanted = gap.before_seq - gap.after_seq - 1
+        limit = max(1, min(REPAIR_LIMIT, wanted))
+        data = await self.call("webpage_get_events", after_seq=gap.after_seq, limit=limit)
+        self._known_last_seq = max(self._known_last_seq, int(data.get("last_seq", 0)))
+        for body in data.get("events", []):
+            try:
+                envelope = Envelope.from_dict(body)
+            except MessageError as exc:
+                log.warning("repair returned a malformed event: %s", exc)
+                continue
+            await self._settle(self.processor.offer("repair", envelope), repairing=True)
+
+    async def _close_gaps(self) -> None:
+        # A repair can fall short (limit, an event expired meanwhile): retry while it makes progress.
+        while (gap := self.processor.open_gap()) is not None:
+            before = self.processor.last_applied
+            await self.repair(gap)
+            decision = self.processor.next_ready()
+            if decision is not None:
+                await self._settle(decision, repairing=True)
+            if self.processor.last_applied == before:
+                break
+
+    def _ack(self, token: Any) -> None:
+        if token is not None:
+            queue, handle = token
+            self._acks[queue].append(handle)
+
+    async def _flush_acks(self) -> None:
+        for queue, handles in self._acks.items():
+            while handles:
+                batch, self._acks[queue] = handles[:MAX_MESSAGES], handles[MAX_MESSAGES:]
+                handles = self._acks[queue]
+                await self.call("webpage_delete_message", queue=queue, receipt_handles=batch)
+
+    # --- polling ---------------------------------------------------------------------------------
+
+    async def poll_once(self) -> int:
+        """One long-poll of the queue the processor is on, applied, acknowledged and saved."""
+        queue = self.processor.queue_to_poll()
+        wait = self.history_wait_s if queue == "history" else self.live_wait_s
+        data = await self.call("webpage_poll_queue", queue=queue, wait_seconds=wait, max_messages=MAX_MESSAGES)
+        messages = data.get("messages", [])
+        self.metrics.polls += 1
+        self.metrics.messages += len(messages)
+        before = self.state.last_seq
+        for message in messages:
+            await self.handle_message(queue, message.get("body"), message.get("receipt_handle"))
+        if not messages:
+            await self._quiet(queue)
+        # Acknowledge only after the state reflects the messages (and before saving it, so a
+        # reload cannot see a saved state whose messages come back — they would be dropped anyway).
+        await self._flush_acks()
+        if self.state.last_seq != before or not messages:
+            self.save()
+        self._set_connection("live" if self.processor.phase == "live" else "connecting")
+        self._notify()
+        return len(messages)
+
+    async def _quiet(self, queue: str) -> None:
+        if queue == "history":
+            self._empty_history_polls += 1
+            if self._empty_history_polls >= EMPTY_HISTORY_POLLS:
+                log.warning("history queue stayed empty; joining again")
+                self._needs_join = True
+            return
+        # The live queue is quiet but the server may know of a later event we never got.
+        gap = self.processor.behind(self._known_last_seq)
+        if gap is not None:
+            await self.repair(gap)
+            await self._settle(self.processor.next_ready())
+
+    async def heartbeat_once(self) -> None:
+        data = await self.call("webpage_send_heartbeat")
+        self.metrics.heartbeats += 1
+        if "last_seq" in data:
+            self._known_last_seq = max(self._known_last_seq, int(data["last_seq"]))
+        elif self.metrics.heartbeats % STATUS_EVERY_HEARTBEATS == 0:
+            status = await self.call("webpage_get_session_status")
+            self._known_last_seq = max(self._known_last_seq, int(status.get("last_seq", 0)))
+        self._set_view(server_role=data.get("role"))
+
+    async def request_price_refresh(self) -> bool:
+        """Master only; the new price arrives like any other event, through the queue."""
+        self._set_view(refresh_pending=True)
+        try:
+            await self.call("webpage_request_price_refresh")
+            self._set_view(refresh_pending=False, notice=None)
+            return True
+        except ApiFailure as exc:
+            notice = "Only the master can refresh the price." if exc.status == 403 else str(exc)
+            self._set_view(refresh_pending=False, notice=notice)
+            return False
+        except TransportError:
+            self._set_view(refresh_pending=False, notice="Could not reach the server; try again.")
+            return False
+
+    # --- loops -----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    @property
+    def running(self) -> bool:
+        return not self._stopped and not self.state.ended
+
+    async def run(self) -> None:
+        """Join and keep the page in sync until stopped or the session ends."""
+        self._notify()
+        heartbeat = asyncio.ensure_future(self.heartbeat_loop())
+        try:
+            await self.poll_loop()
+        finally:
+            heartbeat.cancel()
+            self._set_connection("ended" if self.state.ended else self.view.connection)
+
+    async def poll_loop(self) -> None:
+        backoff = BACKOFF_START_S
+        while self.running:
+            try:
+                if self.joined is None or self._needs_join:
+                    await self.connect()
+                await self.poll_once()
+                backoff = BACKOFF_START_S
+            except ApiFailure as exc:
+                if exc.operation == "webpage_join_session" and exc.status == 404:
+                    self._set_view(connection="connecting", notice="This session has not been started yet; waiting…")
+                    await self._sleep(MISSING_SESSION_RETRY_S)
+                    continue
+                if exc.needs_join:
+                    log.info("rejoining: %s", exc)
+                    self._needs_join = True
+                    self.metrics.reconnects += 1
+                    self._set_connection("reconnecting")
+                    continue
+                backoff = await self._back_off(backoff, exc)
+            except (TransportError, DocumentError) as exc:
+                backoff = await self._back_off(backoff, exc)
+
+    async def _back_off(self, backoff: float, exc: Exception) -> float:
+        log.warning("connection problem, retrying in ~%.1f s: %s", backoff, exc)
+        self.metrics.reconnects += 1
+        self._set_connection("reconnecting")
+        await self._sleep(backoff * (0.5 + self._jitter()))
+        return min(backoff * 2, BACKOFF_MAX_S)
+
+    async def heartbeat_loop(self) -> None:
+        while self.running:
+            await self._sleep(self._heartbeat_interval_s)
+            if self.joined is None or self._needs_join:
+                continue
+            try:
+                await self.heartbeat_once()
+            except ApiFailure as exc:
+                if exc.needs_join:
+                    self._needs_join = True
+            except TransportError:
+                # The poll loop notices the same outage and shows it; nothing more to do here.
+                pass
