@@ -238,8 +238,11 @@ class SessionManager:
         if joined.last_seq < self.state.last_seq:
             # The server's log is shorter than what we show: a different incarnation of the
             # session (e.g. a restarted local stack). Our state would hide its events; start over.
-            log.warning("saved state at seq %s is ahead of the server (%s); starting fresh",
-                        self.state.last_seq, joined.last_seq)
+            log.warning(
+                "saved state at seq %s is ahead of the server (%s); starting fresh",
+                self.state.last_seq,
+                joined.last_seq,
+            )
             self.state = PageState()
             self.applied_seqs.clear()
         self.joined = joined
