@@ -441,6 +441,7 @@ def chalice_deploy(stage: Stage, extra_env: Mapping[str, str], project_dir: Path
     Returns the deployed values (``.chalice/deployed/<stage>.json``).
     """
     from chalice.cli.factory import CLIFactory
+    from chalice.deploy.deployer import ChaliceDeploymentError
     from chalice.utils import UI
 
     factory = CLIFactory(project_dir=str(project_dir), environ=dict(os.environ))
@@ -449,7 +450,10 @@ def chalice_deploy(stage: Stage, extra_env: Mapping[str, str], project_dir: Path
     )
     ui = UI()
     deployer = factory.create_default_deployer(session=factory.create_botocore_session(), config=config, ui=ui)
-    deployed: dict[str, Any] = deployer.deploy(config, chalice_stage_name=stage.name)
+    try:
+        deployed: dict[str, Any] = deployer.deploy(config, chalice_stage_name=stage.name)
+    except ChaliceDeploymentError as exc:
+        raise DeployError(str(exc)) from exc
     factory.create_deployment_reporter(ui=ui).display_report(deployed)
     return deployed
 
@@ -486,11 +490,23 @@ def deploy_main(argv: list[str]) -> int:
         return 1
 
 
-def _deploy(stage_name: str, out_dir: Path, *, dry_run: bool) -> int:
-    stage = Stage.load(stage_name)
-    if write_policy_file(stage):
-        print(f"updated {stage.policy_file().relative_to(ROOT)} from .chalice/config.json")
-    package_dir = package(stage, out_dir)
+Deployer = Callable[[Stage, Mapping[str, str], Path], Mapping[str, Any]]
+
+
+def _deploy(
+    stage_name: str,
+    out_dir: Path,
+    *,
+    dry_run: bool,
+    project_dir: Path = ROOT,
+    runtime_dir: Path = RUNTIME_DIR,
+    deployer: Deployer = chalice_deploy,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    stage = Stage.load(stage_name, project_dir / ".chalice" / "config.json")
+    if write_policy_file(stage, project_dir):
+        print(f"updated .chalice/policy-{stage.name}.json from .chalice/config.json")
+    package_dir = package(stage, out_dir, project_dir=project_dir)
     lint(package_dir / "sam.json")
     print(f"packaged and linted: {package_dir}/sam.json, {package_dir}/deployment.zip")
     if dry_run:
@@ -499,33 +515,40 @@ def _deploy(stage_name: str, out_dir: Path, *, dry_run: bool) -> int:
         raise DeployError("the local stage runs on moto (`pbfm-webpage serve`), not in AWS")
 
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     from chalice_app.aws import build_clients
     from chalice_app.settings import Settings
 
-    region = boto3.session.Session().region_name or DEFAULT_REGION
+    session = boto3.session.Session()
+    region = session.region_name or DEFAULT_REGION
     check_asset_base_url(stage, region)
-    assets = runtime_assets()
-    clients = build_clients(Settings(region=region, aws_endpoint_url=os.environ.get("PBFM_AWS_ENDPOINT_URL")))
-    print(f"creating/updating table {stage.table_name} and bucket {stage.bucket_name} in {region}")
-    ensure = {
+    assets = runtime_assets(runtime_dir)
+    try:
+        # Fails fast, before anything is created, when there are no usable credentials.
+        account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+    except (BotoCoreError, ClientError) as exc:
+        raise DeployError(f"no usable AWS credentials ({exc}); see docs/DEPLOY.md") from exc
+    print(f"deploying stage {stage.name} to account {account} in {region}")
+    clients = build_clients(Settings(region=region, aws_endpoint_url=environ.get("PBFM_AWS_ENDPOINT_URL")))
+    ensure: dict[str, Any] = {
         "table_name": stage.table_name,
         "bucket_name": stage.bucket_name,
         "region": region,
         "public_static": True,
     }
+    print(f"table {stage.table_name} and bucket {stage.bucket_name}: creating or updating")
     resources.create_resources(clients.s3, clients.dynamodb, cors_origins=stage.allowed_origins, **ensure)
     sent = upload_assets(clients.s3, stage.bucket_name, assets)
     print(f"runtime: {sent} of {len(assets)} files uploaded to s3://{stage.bucket_name}/{resources.STATIC_PREFIX}")
-    deployed = chalice_deploy(stage, load_secrets(stage, os.environ))
+    deployed = deployer(stage, load_secrets(stage, environ, project_dir), project_dir)
     origin = api_origin(deployed)
     if origin is not None:
-        # Only now is the API's origin known: let the page there fetch from the bucket.
+        # Only now is the API's origin known: let the page there fetch the runtime from the bucket.
         origins = [origin, *stage.allowed_origins]
         resources.create_resources(clients.s3, clients.dynamodb, cors_origins=origins, **ensure)
         print(f"bucket CORS allows {', '.join(origins)}")
-    store = Path(".chalice") / "deployed" / f"secrets-{stage.name}.json"
-    print(f"MCP bearer token: in {store} (PBFM_MCP_TOKEN)")
+    print(f"MCP bearer token (PBFM_MCP_TOKEN): in .chalice/deployed/secrets-{stage.name}.json")
     return 0
 
 
