@@ -1,0 +1,205 @@
+"""The registry is the only source of routes, tools and API docs; bad input changes nothing.
+
+Drives the real Chalice app in-process (chalice.test.Client) against the moto server of the stack.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalice_app.application import app
+from chalice_app.local_stack import LocalStack
+from chalice_app.registry import registry
+
+PRODUCT_MCP_TOOLS = {
+    "webpage_create_session", "webpage_create_browser_queues", "webpage_update_hash_price_display",
+    "webpage_send_to_browsers", "webpage_get_session_participants", "webpage_transfer_control_to_observer",
+}
+PRODUCT_REST = {
+    "webpage_create_session", "webpage_join_session", "webpage_get_session_status", "webpage_poll_queue",
+    "webpage_delete_message", "webpage_send_heartbeat",
+}
+
+
+@pytest.fixture
+def client(stack: LocalStack) -> Iterator[Client]:
+    with Client(app) as test_client:
+        yield test_client
+
+
+def post(client: Client, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+    raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.http.post(path, body=raw, headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def rpc(client: Client, method: str, params: dict[str, Any] | None = None, request_id: int = 1) -> Any:
+    response = post(client, "/mcp", {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}},
+                    {"Accept": "application/json, text/event-stream"})
+    return response.json_body
+
+
+def event_count(stack: LocalStack, session_id: str) -> int:
+    return len(stack.service.store.events_after(session_id, 0))
+
+
+# -- one registry ------------------------------------------------------------------------------
+
+def test_product_operations_are_registered_with_their_protocols() -> None:
+    assert {op.name for op in registry.operations("mcp")} >= PRODUCT_MCP_TOOLS
+    assert {op.name for op in registry.operations("rest")} >= PRODUCT_REST
+
+
+def test_every_rest_operation_has_exactly_its_route() -> None:
+    for op in registry.operations("rest"):
+        assert op.path == f"/api/{op.name}"
+        entry = app.routes[op.path]
+        assert set(entry) == {op.method}, op.name
+        assert entry[op.method].view_name == op.name
+    api_routes = {path for path in app.routes if path.startswith("/api/")} - {"/api/openapi.json"}
+    assert api_routes == {op.path for op in registry.operations("rest")}
+
+
+def test_mcp_tools_list_is_the_registry(client: Client) -> None:
+    tools = rpc(client, "tools/list")["result"]["tools"]
+    by_name = {tool["name"]: tool for tool in tools}
+    assert set(by_name) == {op.name for op in registry.operations("mcp")}
+    for op in registry.operations("mcp"):
+        assert by_name[op.name]["inputSchema"] == op.input_schema()
+        assert by_name[op.name]["outputSchema"] == op.output_schema()
+        assert by_name[op.name]["description"] == op.description
+
+
+def test_openapi_document_is_the_registry(client: Client) -> None:
+    document = client.http.get("/api/openapi.json").json_body
+    assert document["openapi"].startswith("3.1")
+    operation_ids = {
+        entry["operationId"]: (path, method)
+        for path, methods in document["paths"].items() for method, entry in methods.items()
+    }
+    assert operation_ids == {op.name: (op.path, op.method.lower()) for op in registry.operations("rest")}
+    join = document["paths"]["/api/webpage_join_session"]["post"]
+    assert join["summary"] == registry.get("webpage_join_session").summary  # type: ignore[union-attr]
+    assert join["security"] == [{"sessionCookie": []}]
+    schema_ref = join["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = document["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]
+    assert schema["required"] == ["session_id"] and "caller" not in schema["properties"]
+
+
+# -- bad input: a clear error and no state change -----------------------------------------------
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    ({"session_id": "has spaces"}, "session_id"),
+    ({"session_id": "x" * 25}, "session_id"),
+    ({"session_id": 42}, "session_id"),
+    ({"session_id": "ok", "unexpected": 1}, "unexpected"),
+    ({"session_id": "ok", "title": "t" * 201}, "title"),
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "JSON object"),
+])
+def test_create_session_rejects_bad_input_without_creating(client: Client, stack: LocalStack, body: Any,
+                                                           fragment: str) -> None:
+    response = post(client, "/api/webpage_create_session", body)
+    assert response.status_code == 400
+    assert response.json_body["error"] == "invalid_input"
+    assert fragment in response.json_body["message"]
+    assert stack.service.store.get_session("ok") is None
+
+
+def test_oversized_bodies_and_content_are_refused(client: Client, stack: LocalStack, session_id: str) -> None:
+    post(client, "/api/webpage_create_session", {"session_id": session_id})
+    before = event_count(stack, session_id)
+    huge = post(client, "/api/webpage_create_session", {"session_id": session_id, "title": "x" * 300_000})
+    assert huge.status_code == 413
+    blocks = [{"kind": "text", "text": "y" * 9_000} for _ in range(40)]
+    result = rpc(client, "tools/call", {"name": "webpage_send_to_browsers",
+                                        "arguments": {"session_id": session_id, "content": {"blocks": blocks}}})
+    assert result["result"]["isError"] is True
+    assert "limit" in result["result"]["content"][0]["text"]
+    assert event_count(stack, session_id) == before
+
+
+def test_mcp_rejects_malformed_requests_and_unknown_tools(client: Client, stack: LocalStack, session_id: str) -> None:
+    post(client, "/api/webpage_create_session", {"session_id": session_id})
+    before = event_count(stack, session_id)
+    assert rpc(client, "tools/call", {"name": "no_such_tool", "arguments": {}})["error"]["code"] == -32602
+    wrong = rpc(client, "tools/call", {"name": "webpage_update_hash_price_display",
+                                      "arguments": {"session_id": session_id, "source": "nyse"}})
+    assert wrong["error"]["code"] == -32602 and "source" in wrong["error"]["message"]
+    hostile = rpc(client, "tools/call", {"name": "webpage_send_to_browsers", "arguments": {
+        "session_id": session_id, "content": {"blocks": [{"kind": "html", "html": "<script>x()</script>"}]}}})
+    assert hostile["error"]["code"] == -32602
+    garbage = post(client, "/mcp", "{oops", {"Accept": "application/json"})
+    assert garbage.status_code == 400 and garbage.json_body["error"]["code"] == -32700
+    not_rpc = post(client, "/mcp", {"id": 3, "method": 7}, {"Accept": "application/json"})
+    assert not_rpc.json_body["error"]["code"] == -32600
+    assert event_count(stack, session_id) == before
+
+
+def test_unknown_session_is_404_and_nothing_is_created(client: Client, stack: LocalStack) -> None:
+    response = post(client, "/api/webpage_join_session", {"session_id": "never-created"})
+    assert response.status_code == 404
+    assert stack.service.store.get_session("never-created") is None
+    assert not [q for q in stack.service.queues._sqs.list_queues().get("QueueUrls", []) if "never-created" in q]
+
+
+# -- security --------------------------------------------------------------------------------------
+
+def joined_cookie(client: Client, session_id: str) -> tuple[str, str]:
+    response = post(client, "/api/webpage_join_session", {"session_id": session_id})
+    assert response.status_code == 200
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    cookie = headers["set-cookie"].split(";", 1)[0]
+    return cookie, response.json_body["client_id"]
+
+
+def test_queue_access_needs_this_sessions_valid_cookie(client: Client, session_id: str) -> None:
+    post(client, "/api/webpage_create_session", {"session_id": session_id})
+    cookie, client_id = joined_cookie(client, session_id)
+    poll = {"session_id": session_id, "queue": "history", "wait_seconds": 0}
+    assert post(client, "/api/webpage_poll_queue", poll).status_code == 401
+    assert post(client, "/api/webpage_poll_queue", poll, {"Cookie": cookie}).status_code == 200
+
+    name, value = cookie.split("=", 1)
+    tampered = f"{name}={value[:-1]}{'0' if value[-1] != '0' else '1'}"
+    assert post(client, "/api/webpage_poll_queue", poll, {"Cookie": tampered}).status_code == 401
+    forged_id = f"{name}={'a' * 12}.{value.split('.', 1)[1]}"
+    assert post(client, "/api/webpage_poll_queue", poll, {"Cookie": forged_id}).status_code == 401
+
+    # A cookie of one session is no identity in another.
+    other = session_id + "b"
+    post(client, "/api/webpage_create_session", {"session_id": other})
+    foreign = {"session_id": other, "queue": "live", "wait_seconds": 0}
+    assert post(client, "/api/webpage_poll_queue", foreign, {"Cookie": cookie}).status_code == 401
+
+    # There is no way to name a queue: URLs and client ids in the body are refused.
+    sneaky = {**poll, "queue_url": "http://127.0.0.1/123/other.fifo"}
+    assert post(client, "/api/webpage_poll_queue", sneaky, {"Cookie": cookie}).status_code == 400
+    assert post(client, "/api/webpage_poll_queue", {**poll, "queue": "../other"},
+                {"Cookie": cookie}).status_code == 400
+    assert post(client, "/api/webpage_poll_queue", {**poll, "client_id": client_id},
+                {"Cookie": cookie}).status_code == 400
+
+
+def test_observer_cannot_do_what_only_the_master_may(client: Client, stack: LocalStack, session_id: str) -> None:
+    post(client, "/api/webpage_create_session", {"session_id": session_id})
+    master_cookie, _ = joined_cookie(client, session_id)
+    observer_cookie, _ = joined_cookie(client, session_id)
+    before = event_count(stack, session_id)
+    refused = post(client, "/api/webpage_request_price_refresh", {"session_id": session_id},
+                   {"Cookie": observer_cookie})
+    assert refused.status_code == 403 and refused.json_body["error"] == "forbidden"
+    assert event_count(stack, session_id) == before
+    allowed = post(client, "/api/webpage_request_price_refresh", {"session_id": session_id},
+                   {"Cookie": master_cookie})
+    assert allowed.status_code == 200 and event_count(stack, session_id) == before + 1
+
+
+def test_ai_only_operations_are_not_rest_routes(client: Client) -> None:
+    for name in ("webpage_update_hash_price_display", "webpage_send_to_browsers",
+                 "webpage_transfer_control_to_observer", "webpage_end_session"):
+        assert post(client, f"/api/{name}", {"session_id": "demo"}).status_code in (403, 404)
