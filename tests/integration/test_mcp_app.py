@@ -1,0 +1,87 @@
+"""The real app's /mcp with real clients: the mcp Python SDK and the MCP Inspector CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from mcp import Client
+
+from chalice_app.ai_driver import ToolFailed, call_tool, call_tools
+from chalice_app.local_stack import LocalStack
+from tests.functional.test_api_contract import PRODUCT_MCP_TOOLS
+
+INSPECTOR = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "mcp-inspector"
+
+
+def test_sdk_client_lists_the_product_tools_and_drives_a_session(stack: LocalStack, session_id: str) -> None:
+    async def scenario() -> tuple[set[str], str]:
+        async with Client(stack.mcp_url) as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            return tools, client.protocol_version
+
+    tools, version = anyio.run(scenario)
+    assert tools >= PRODUCT_MCP_TOOLS
+    assert version == "2025-11-25"
+
+    created, price, layout, people = anyio.run(call_tools, stack.mcp_url, [
+        ("webpage_create_session", {"session_id": session_id, "title": "MCP test"}),
+        ("webpage_update_hash_price_display", {"session_id": session_id, "source": "simulated"}),
+        ("webpage_send_to_browsers", {"session_id": session_id, "content": {
+            "title": "Hello", "blocks": [{"kind": "text", "text": "<b>hi</b>"}, {"kind": "price_card"}]}}),
+        ("webpage_get_session_participants", {"session_id": session_id}),
+    ])
+    assert created["created"] is True
+    assert price["seq"] == 1 and price["price"]["symbol"] == "HASH-USD"
+    assert layout["seq"] == 2 and layout["s3_key"].startswith(f"layouts/{session_id}/")
+    assert people["participants"] == []
+    stored = stack.service.blobs.get_json(layout["s3_key"])
+    assert stored["blocks"][0] == {"kind": "text", "text": "<b>hi</b>", "style": "paragraph"}
+
+
+def test_tool_errors_come_back_as_tool_errors(stack: LocalStack) -> None:
+    with pytest.raises(ToolFailed, match="No session"):
+        call_tool(stack.mcp_url, "webpage_update_hash_price_display", {"session_id": "nobody-home"})
+
+
+@pytest.fixture
+def token(stack: LocalStack) -> Iterator[str]:
+    original = stack.service.settings
+    stack.service.settings = dataclasses.replace(original, mcp_token="s3cret-token")
+    try:
+        yield "s3cret-token"
+    finally:
+        stack.service.settings = original
+
+
+def test_mcp_route_requires_the_token_when_configured(stack: LocalStack, token: str) -> None:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    refused = httpx.post(stack.mcp_url, json=body, headers={"Accept": "application/json"})
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+    wrong = httpx.post(stack.mcp_url, json=body, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    created = call_tool(stack.mcp_url, "webpage_create_session", {"session_id": "with-token"}, token)
+    assert created["session_id"] == "with-token"
+
+
+def test_inspector_cli_lists_and_calls_tools(stack: LocalStack, session_id: str) -> None:
+    assert INSPECTOR.exists(), "npm ci installs the MCP Inspector CLI"
+
+    def inspector(*args: str) -> dict:
+        done = subprocess.run([str(INSPECTOR), "--cli", stack.mcp_url, "--transport", "http", *args],
+                              capture_output=True, text=True, timeout=90, check=False)
+        assert done.returncode == 0, done.stderr + done.stdout
+        return json.loads(done.stdout)
+
+    listed = {tool["name"] for tool in inspector("--method", "tools/list")["tools"]}
+    assert listed >= PRODUCT_MCP_TOOLS
+    called = inspector("--method", "tools/call", "--tool-name", "webpage_create_session",
+                       "--tool-arg", f"session_id={session_id}")
+    assert called["structuredContent"]["session_id"] == session_id
+    assert stack.service.store.get_session(session_id) is not None
