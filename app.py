@@ -1,5 +1,9 @@
-"""Chalice entry point (Chalice requires ``app`` in app.py at the project root)."""
+"""Chalice entry point (Chalice requires ``app`` in app.py at the project root).
 
-from chalice_app.application import app
+Lambda handlers are named after this module: the API is ``app.app`` and the scheduled sweeper is
+``app.sweep_sessions``, so both must be importable from here.
+"""
 
-__all__ = ["app"]
+from chalice_app.application import app, sweep_sessions
+
+__all__ = ["app", "sweep_sessions"]
