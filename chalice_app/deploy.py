@@ -92,6 +92,8 @@ class Stage:
     asset_base_url: str
     allowed_origins: tuple[str, ...]
     lambda_timeout: int
+    # ``api_gateway_custom_domain.domain_name``: serves the API at the root of its own host.
+    custom_domain: str | None = None
 
     @classmethod
     def load(cls, name: str, config_file: Path = CONFIG_FILE) -> Stage:
@@ -100,6 +102,7 @@ class Stage:
             raise DeployError(f"stage {name!r} is not in {config_file} (have: {', '.join(config['stages'])})")
         stage = config["stages"][name]
         env = {**config.get("environment_variables", {}), **stage.get("environment_variables", {})}
+        domain = stage.get("api_gateway_custom_domain", config.get("api_gateway_custom_domain")) or {}
         return cls(
             name=name,
             app_name=config["app_name"],
@@ -109,7 +112,14 @@ class Stage:
             asset_base_url=env.get("PBFM_ASSET_BASE_URL", ""),
             allowed_origins=tuple(o.strip() for o in env.get("PBFM_ALLOWED_ORIGINS", "").split(",") if o.strip()),
             lambda_timeout=int(stage.get("lambda_timeout", config.get("lambda_timeout", 60))),
+            custom_domain=domain.get("domain_name"),
         )
+
+    @property
+    def page_origins(self) -> tuple[str, ...]:
+        """Origins the page is served from, besides the execute-api one (known only once deployed)."""
+        own = (f"https://{self.custom_domain}",) if self.custom_domain else ()
+        return own + tuple(o for o in self.allowed_origins if o not in own)
 
     @property
     def queue_arn(self) -> str:
@@ -183,7 +193,7 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         bucket_objects_arn=f"{bucket_arn}/*",
         stage=stage,
     )
-    origins: list[Any] = [API_ORIGIN, *stage.allowed_origins]
+    origins: list[Any] = [API_ORIGIN, *stage.page_origins]
     table_props = resources.table_properties(stage.table_name)
     static_policy = resources.public_static_policy(stage.bucket_name)
     template: dict[str, Any] = {
@@ -538,17 +548,21 @@ def _deploy(
         "public_static": True,
     }
     print(f"table {stage.table_name} and bucket {stage.bucket_name}: creating or updating")
-    resources.create_resources(clients.s3, clients.dynamodb, cors_origins=stage.allowed_origins, **ensure)
+    resources.create_resources(clients.s3, clients.dynamodb, cors_origins=stage.page_origins, **ensure)
     sent = upload_assets(clients.s3, stage.bucket_name, assets)
     print(f"runtime: {sent} of {len(assets)} files uploaded to s3://{stage.bucket_name}/{resources.STATIC_PREFIX}")
     deployed = deployer(stage, load_secrets(stage, environ, project_dir), project_dir)
     origin = api_origin(deployed)
     if origin is not None:
         # Only now is the API's origin known: let the page there fetch the runtime from the bucket.
-        origins = [origin, *stage.allowed_origins]
+        origins = [origin, *stage.page_origins]
         resources.create_resources(clients.s3, clients.dynamodb, cors_origins=origins, **ensure)
         print(f"bucket CORS allows {', '.join(origins)}")
     print(f"MCP bearer token (PBFM_MCP_TOKEN): in .chalice/deployed/secrets-{stage.name}.json")
+    if stage.custom_domain is None:
+        # The page links absolute paths (/api/..., /static/...); the execute-api URL puts the
+        # stage name in front of them. See docs/DEPLOY.md, "The page needs a custom domain".
+        print("note: without api_gateway_custom_domain the page's absolute links miss the /api stage prefix")
     return 0
 
 

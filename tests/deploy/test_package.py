@@ -151,7 +151,7 @@ def test_template_resources_match_resources_module(packaged: Callable[[str], Pat
     assert bucket["BucketName"] == stage.bucket_name
     (rule,) = bucket["CorsConfiguration"]["CorsRules"]
     assert rule["AllowedMethods"] == ["GET", "HEAD"]
-    assert rule["AllowedOrigins"] == [deploy.API_ORIGIN, *stage.allowed_origins]
+    assert rule["AllowedOrigins"] == [deploy.API_ORIGIN, *stage.page_origins]
     assert [r["Prefix"] for r in bucket["LifecycleConfiguration"]["Rules"]] == ["sessions/"]
     for function in deploy.FUNCTIONS:
         props = res[function]["Properties"]
@@ -187,3 +187,16 @@ def test_zip_holds_what_lambda_needs(packaged: Callable[[str], Path]) -> None:
     page_modules = {n for n in static_site.PAGE_MODULES if (static_site.WEB_PY / n).is_file()}
     assert {f"web_py/{n}" for n in page_modules} <= names
     assert {f"chalice_app/{p.name}" for p in (deploy.ROOT / "chalice_app").glob("*.py")} <= names
+
+
+def test_custom_domain_is_a_page_origin(tmp_path: Path) -> None:
+    config = json.loads((deploy.ROOT / ".chalice" / "config.json").read_text())
+    config["stages"]["dev"]["api_gateway_custom_domain"] = {
+        "domain_name": "webpage.example.com",
+        "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abc",
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    stage = deploy.Stage.load("dev", tmp_path / "config.json")
+    assert stage.page_origins == ("https://webpage.example.com",)
+    rules = deploy.merge_template(stage)["Resources"][deploy.BUCKET_ID]["Properties"]["CorsConfiguration"]
+    assert rules["CorsRules"][0]["AllowedOrigins"] == [deploy.API_ORIGIN, "https://webpage.example.com"]
