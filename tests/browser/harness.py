@@ -80,3 +80,73 @@ def wait_for_python(page: Page, timeout_ms: int = BOOT_TIMEOUT_MS) -> float:
     started = time.monotonic()
     page.wait_for_selector("#app[data-python]", state="attached", timeout=timeout_ms)
     return time.monotonic() - started
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What one page shows, read from the stable hooks."""
+
+    last_seq: int
+    price: str
+    role: str
+    connection: str
+    client_id: str
+    sparkline: str
+    participants: str
+    applied_seqs: tuple[int, ...]
+    applied_twice: int
+    restored_seq: int
+    documents_fetched: int
+
+
+def shown(page: Page) -> Shown:
+    data = page.evaluate(
+        """() => {
+        const root = document.getElementById("app");
+        const text = (sel) => root.querySelector(sel)?.textContent ?? "";
+        return {
+          dataset: {...root.dataset},
+          price: root.querySelector('[data-testid="price"]')?.dataset.price ?? "",
+          role: text('[data-testid="role"]'),
+          connection: text('[data-testid="connection"]'),
+          sparkline: root.querySelector('[data-testid="sparkline"]')?.innerHTML ?? "",
+          participants: text('[data-testid="participants"] ul'),
+        };
+    }"""
+    )
+    ds = data["dataset"]
+    seqs = tuple(int(s) for s in ds.get("appliedSeqs", "").split(",") if s)
+    return Shown(
+        last_seq=int(ds.get("lastSeq", "0")),
+        price=data["price"],
+        role=data["role"],
+        connection=data["connection"],
+        client_id=ds.get("clientId", ""),
+        sparkline=data["sparkline"],
+        participants=data["participants"],
+        applied_seqs=seqs,
+        applied_twice=int(ds.get("appliedTwice", "0")),
+        restored_seq=int(ds.get("restoredSeq", "0")),
+        documents_fetched=int(ds.get("documentsFetched", "0")),
+    )
+
+
+def wait_for_seq(page: Page, seq: int, timeout_ms: int = BOOT_TIMEOUT_MS) -> None:
+    """Wait until the page has applied everything up to ``seq`` (and shows it)."""
+    page.wait_for_function(
+        "seq => Number(document.getElementById('app').dataset.lastSeq || 0) >= seq",
+        arg=seq,
+        timeout=timeout_ms,
+    )
+
+
+def wait_for_live(page: Page, timeout_ms: int = BOOT_TIMEOUT_MS) -> None:
+    page.wait_for_selector('#app[data-connection="live"]', state="attached", timeout=timeout_ms)
+
+
+def wait_for_role(page: Page, role: str, timeout_ms: int = BOOT_TIMEOUT_MS) -> None:
+    page.wait_for_function(
+        "role => document.querySelector('[data-testid=\"role\"]')?.textContent === role",
+        arg=role,
+        timeout=timeout_ms,
+    )

@@ -1,0 +1,214 @@
+"""The page in real Chromium against the real local stack (moto server + Chalice app over HTTP).
+
+Every test also asserts (browsers fixture) that no request left 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import Page
+
+from chalice_app.local_stack import LocalStack
+from tests.browser.harness import (
+    Browsers,
+    shown,
+    wait_for_live,
+    wait_for_role,
+    wait_for_seq,
+)
+from tests.browser.stack_client import mcp_call, rest_call
+
+pytestmark = pytest.mark.browser
+
+
+def start(stack: LocalStack, session_id: str, prices: int = 1) -> int:
+    rest_call(stack.base_url, "webpage_create_session", session_id=session_id)
+    seq = 0
+    for _ in range(prices):
+        seq = mcp_call(stack.base_url, "webpage_update_hash_price_display", session_id=session_id)["seq"]
+    return seq
+
+
+def update_price(stack: LocalStack, session_id: str) -> tuple[int, str]:
+    result = mcp_call(stack.base_url, "webpage_update_hash_price_display", session_id=session_id)
+    return int(result["seq"]), str(result["price"]["display_price"])
+
+
+def assert_in_order_once(page: Page) -> None:
+    facts = shown(page)
+    assert facts.applied_twice == 0
+    seqs = facts.applied_seqs
+    assert list(seqs) == sorted(set(seqs)), f"applied out of order or twice: {seqs}"
+
+
+def test_single_browser_shows_the_price_as_master(browsers: Browsers, stack: LocalStack, session_id: str) -> None:
+    start(stack, session_id)
+    began = time.monotonic()
+    page = browsers.open(stack.page_url(session_id))
+    wait_for_live(page)
+    page.wait_for_selector('[data-testid="price"]:not([data-price=""])')
+    print(f"boot to first price: {time.monotonic() - began:.1f} s")
+    status = rest_call(stack.base_url, "webpage_get_session_status", session_id=session_id)
+    facts = shown(page)
+    assert facts.role == "master"
+    assert facts.connection == "live"
+    assert facts.last_seq == status["last_seq"]
+    assert facts.price.startswith("0.")
+    # The price document came by reference from S3 (moto), through a presigned URL.
+    bucket = stack.settings.bucket_name
+    s3_gets = [u for u in browsers.requests if f"/{bucket}/sessions/{session_id}/prices/" in u]
+    assert s3_gets and all("X-Amz-Signature=" in u for u in s3_gets)
+    assert facts.documents_fetched >= 1
+    # An observer button cannot be pressed; the master's can, and it produces a new price event.
+    page.click('[data-testid="refresh"]')
+    wait_for_seq(page, facts.last_seq + 1, timeout_ms=20_000)
+    assert_in_order_once(page)
+
+
+def test_four_browsers_stay_in_sync(browsers: Browsers, stack: LocalStack, session_id: str) -> None:
+    start(stack, session_id)
+    pages = [browsers.open(stack.page_url(session_id)) for _ in range(4)]
+    for page in pages:
+        wait_for_live(page)
+    roles = sorted(shown(p).role for p in pages)
+    assert roles == ["master", "observer", "observer", "observer"]
+    timings = []
+    for _ in range(5):
+        sent = time.monotonic()
+        seq, price = update_price(stack, session_id)
+        for page in pages:
+            wait_for_seq(page, seq, timeout_ms=20_000)
+        timings.append(time.monotonic() - sent)
+        facts = [shown(p) for p in pages]
+        assert {f.last_seq for f in facts} == {seq}
+        assert {f.price for f in facts} == {price}
+        assert len({f.sparkline for f in facts}) == 1
+    print("MCP update -> all 4 browsers show it: " + ", ".join(f"{t * 1000:.0f} ms" for t in timings))
+    for page in pages:
+        assert_in_order_once(page)
+    participants = {shown(p).participants.replace(" (you)", "") for p in pages}
+    assert len(participants) == 1
+
+
+def test_late_joiner_catches_up_to_the_same_page(browsers: Browsers, stack: LocalStack, session_id: str) -> None:
+    start(stack, session_id)
+    first = browsers.open(stack.page_url(session_id))
+    wait_for_live(first)
+    seq = 0
+    for _ in range(50):
+        seq, _price = update_price(stack, session_id)
+    wait_for_seq(first, seq)
+    began = time.monotonic()
+    late = browsers.open(stack.page_url(session_id))
+    wait_for_seq(late, seq)
+    print(f"late joiner after 50 events: same state in {time.monotonic() - began:.1f} s (incl. boot)")
+    a, b = shown(first), shown(late)
+    assert (a.last_seq, a.price, a.sparkline) == (b.last_seq, b.price, b.sparkline)
+    assert 'data-points="51"' in b.sparkline
+    assert b.role == "observer"
+    assert_in_order_once(first)
+    assert_in_order_once(late)
+    # The late joiner started from a snapshot: it applied far fewer than 51 events itself.
+    assert len(b.applied_seqs) < 51
+
+
+def test_master_failover_and_transfer(browsers: Browsers, stack: LocalStack, session_id: str) -> None:
+    start(stack, session_id)
+    pages = []
+    for _ in range(3):
+        page = browsers.open(stack.page_url(session_id))
+        wait_for_live(page)
+        pages.append(page)
+    master, observer, third = pages
+    assert shown(master).role == "master"
+    timeout_s = stack.settings.heartbeat_timeout_s
+
+    closed = time.monotonic()
+    master.context.close()
+    deadline_ms = int(2 * timeout_s * 1000)
+    # Either observer may be promoted; it must happen within twice the heartbeat timeout.
+    new_master = wait_for_any_role(browsers, [observer, third], "master", deadline_ms)
+    print(f"failover: new master shown {time.monotonic() - closed:.1f} s after the master closed")
+    other = third if new_master is observer else observer
+    wait_for_role(other, "observer")
+    a, b = shown(new_master), shown(other)
+    assert a.last_seq == b.last_seq
+    assert a.participants.replace(" (you)", "") == b.participants.replace(" (you)", "")
+
+    # Transfer of control through MCP: the other observer becomes master everywhere.
+    mcp_call(stack.base_url, "webpage_transfer_control_to_observer", session_id=session_id, client_id=b.client_id)
+    wait_for_role(other, "master", timeout_ms=10_000)
+    wait_for_role(new_master, "observer", timeout_ms=10_000)
+    refused = rest_call_status(stack, new_master)
+    assert refused == 403
+
+
+def wait_for_any_role(browsers: Browsers, pages: list[Page], role: str, timeout_ms: int) -> Page:
+    deadline = time.monotonic() + timeout_ms / 1000
+    while time.monotonic() < deadline:
+        for page in pages:
+            if shown(page).role == role:
+                return page
+        time.sleep(0.1)
+    raise AssertionError(f"no page became {role} within {timeout_ms} ms: {[shown(p) for p in pages]}")
+
+
+def rest_call_status(stack: LocalStack, page: Page) -> int:
+    """An observer calling the master-only operation anyway (its own cookie, from the page)."""
+    return int(
+        page.evaluate(
+            """async (sid) => (await fetch('/api/webpage_request_price_refresh', {method: 'POST',
+                 headers: {'Content-Type': 'application/json'}, body: JSON.stringify({session_id: sid}),
+                 credentials: 'same-origin'})).status""",
+            page.evaluate("document.getElementById('app').dataset.sessionId"),
+        )
+    )
+
+
+def test_reload_keeps_identity_and_catches_up(browsers: Browsers, stack: LocalStack, session_id: str) -> None:
+    start(stack, session_id, prices=3)
+    page = browsers.open(stack.page_url(session_id))
+    wait_for_live(page)
+    before = shown(page)
+    # Events published while the page is reloading must not be lost.
+    seq, price = update_price(stack, session_id)
+    page.reload()
+    seq, price = update_price(stack, session_id)
+    wait_for_seq(page, seq)
+    after = shown(page)
+    assert after.client_id == before.client_id
+    assert after.role == before.role == "master"
+    assert after.price == price
+    # It resumed from its saved state instead of replaying the session again.
+    assert after.restored_seq >= before.last_seq
+    assert min(after.applied_seqs) > before.last_seq
+    assert_in_order_once(page)
+
+
+def test_hostile_content_is_shown_as_text_and_never_runs(
+    browsers: Browsers, stack: LocalStack, session_id: str
+) -> None:
+    start(stack, session_id)
+    page = browsers.open(stack.page_url(session_id))
+    wait_for_live(page)
+    script = "<script>window.pwned = 'script'</script>"
+    image = "<img src=x onerror=\"window.pwned = 'img'\">"
+    content = {
+        "title": image,
+        "blocks": [
+            {"kind": "text", "text": script, "style": "heading"},
+            {"kind": "text", "text": image, "style": "paragraph"},
+            {"kind": "key_value", "title": script, "rows": [[image, script]]},
+            {"kind": "chart", "title": image, "points": [1, 2, 3], "labels": [script, "b", image]},
+            {"kind": "price_card"},
+        ],
+    }
+    seq = mcp_call(stack.base_url, "webpage_send_to_browsers", session_id=session_id, content=content)["seq"]
+    wait_for_seq(page, seq)
+    page.wait_for_timeout(500)  # give a (hypothetical) onerror time to fire
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#app img, #app script").count() == 0
+    text = page.inner_text("#app")
+    assert script in text and image in text
