@@ -179,3 +179,13 @@ def test_runtime_version_mismatch_is_refused(tmp_path: Path) -> None:
 def test_api_origin() -> None:
     assert deploy.api_origin({"resources": [{"resource_type": "rest_api", "rest_api_url": API_URL}]}) == API_ORIGIN
     assert deploy.api_origin({"resources": []}) is None
+
+
+def test_cli_forwards_deploy_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``pbfm-webpage deploy --stage dev --dry-run`` (the documented command) reaches ``deploy_main``."""
+    from chalice_app import cli
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(deploy, "deploy_main", lambda argv: seen.append(list(argv)) or 0)
+    assert cli.main(["deploy", "--stage", "dev", "--dry-run"]) == 0
+    assert seen == [["--stage", "dev", "--dry-run"]]
