@@ -15,11 +15,6 @@ from pathlib import Path
 
 import pytest
 
-# The project is not installed into the venv; the deploy tests import it from the checkout.
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 _SERVER = """
 import os, sys
 os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
