@@ -14,7 +14,9 @@ from chalice_app.local_stack import LocalStack
 def _serve(args: argparse.Namespace, *, demo: bool) -> int:
     overrides = {"PBFM_PRICE_SOURCE": args.price_source}
     stop = threading.Event()
+    # Explicit handlers: a SIGINT that the parent shell set to "ignore" must still stop us.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     stack = LocalStack(host=args.host, port=args.port, overrides=overrides, quiet=not args.verbose)
     try:
         stack.start()
