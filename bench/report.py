@@ -1,0 +1,106 @@
+"""The readable table of a bench result, and the verdict on each target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ms(value: Any) -> str:
+    return "—" if value is None else f"{value:,.1f}"
+
+
+def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per target: the measured value, the target and whether it is met (None: not measured)."""
+    figures, targets = result.get("figures", {}), result["targets"]
+    rows: list[dict[str, Any]] = []
+
+    def row(name: str, value: float | None, target: float, unit: str) -> None:
+        rows.append({"target": name, "value": value, "limit": target, "unit": unit,
+                     "met": None if value is None else value <= target})
+
+    update = figures.get("update_latency")
+    floor = figures.get("floor", {}).get("send_to_receive", {})
+    if update and update.get("latency"):
+        p95 = update["latency"]["p95_ms"]
+        row("update latency p95", p95, targets["update_p95_ms"], "ms")
+        row("update latency p95 / floor p95", round(p95 / floor["p95_ms"], 2), targets["update_over_floor"], "x")
+    else:
+        row("update latency p95", None, targets["update_p95_ms"], "ms")
+    registration = figures.get("registration", {}).get("all", {})
+    row("registration p95", registration.get("p95_ms"), targets["registration_p95_ms"], "ms")
+    late = {r["history"]: r for r in figures.get("late_joiner", [])}
+    largest = late.get(10_000)
+    row("late joiner p95 at 10,000 events", largest["join_to_caught_up"]["p95_ms"] if largest else None,
+        targets["late_joiner_10000_ms"], "ms")
+    for fan in figures.get("fanout", []):
+        row(f"fan-out to {fan['browsers']} / (N x single send)", fan["fanout_over_floor"],
+            targets["fanout_over_floor"], "x")
+    boot = figures.get("boot")
+    row("boot: page load → first price", boot.get("first_price", {}).get("p50_ms") if boot else None,
+        targets["boot_ms"], "ms")
+    return rows
+
+
+def _figures_table(result: dict[str, Any]) -> list[str]:
+    figures = result["figures"]
+    lines = ["figure                                   p50 ms    p95 ms    p99 ms   n",
+             "---------------------------------------  --------  --------  -------- ----"]
+
+    def line(name: str, s: dict[str, Any] | None) -> None:
+        if not s or not s.get("n"):
+            lines.append(f"{name:<39}  {'not measured':>8}")
+            return
+        lines.append(f"{name:<39}  {_ms(s['p50_ms']):>8}  {_ms(s['p95_ms']):>8}  {_ms(s['p99_ms']):>8} {s['n']:>4}")
+
+    line("floor: SQS send → long-poll receive", figures["floor"]["send_to_receive"])
+    line("floor: one send_message", figures["floor"]["single_send"])
+    line("registration (all joins)", figures["registration"]["all"])
+    line("  first join (master)", figures["registration"]["first_join"])
+    line("  later joins (observers)", figures["registration"]["observer_join"])
+    for late in figures["late_joiner"]:
+        line(f"late joiner, {late['history']:,} events", late["join_to_caught_up"])
+    for fan in figures["fanout"]:
+        line(f"fan-out N={fan['browsers']}: sends only", fan["fanout"])
+        line(f"fan-out N={fan['browsers']}: whole publish", fan["publish"])
+        line(f"fan-out N={fan['browsers']}: all browsers applied", fan["all_applied"])
+    update = figures.get("update_latency")
+    line("update: MCP call → price in 8 pages", update.get("latency") if update else None)
+    boot = figures.get("boot")
+    line("boot: page load → first price", boot.get("first_price") if boot else None)
+    for name in ("update_latency", "boot"):
+        if figures.get(name, {}).get("missing"):
+            lines.append(f"  {name} missing: {figures[name]['missing']}")
+    return lines
+
+
+def _chaos_table(chaos: dict[str, Any]) -> list[str]:
+    lines = [f"chaos: {chaos['events_published']} events at {chaos['rate_achieved']:.1f}/s "
+             f"(asked {chaos['plan']['rate']}/s), final seq {chaos['final_seq']}",
+             f"  survivors {len(chaos['survivors'])}, identical final state: {chaos['identical_state']}, "
+             f"equal to full replay: {chaos['equals_replay']}",
+             f"  lost {chaos['lost']}  duplicated {chaos['duplicated']}  out of order {chaos['out_of_order']}",
+             f"  failover: {chaos['failover']}"]
+    for name, browser in chaos["browsers"].items():
+        lines.append(f"  {name:<14} {browser['role_history']:<10} applied {browser['applied']:>5} "
+                     f"snapshots {browser['snapshots']:>2} lost {browser['lost']} dup {browser['duplicated']} "
+                     f"ooo {browser['out_of_order']}  {', '.join(browser['chaos'])}")
+    lines.append("  events: " + "; ".join(chaos["timeline"][:20]))
+    lines.append(f"  verdict: {'OK' if chaos['ok'] else 'FAILED'}")
+    return lines
+
+
+def render_table(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [f"pb-fm-webpage bench {result['date']}{' (quick)' if result.get('quick') else ''} — {m['cpu']}, "
+             f"{m['cores']} cores, Python {m['python']}, moto {m['moto']} — {result['duration_s']} s", ""]
+    if "figures" in result:
+        lines += _figures_table(result)
+        lines += ["", "target                                        measured     limit   met",
+                  "--------------------------------------------  ----------  --------  ---"]
+        for v in verdicts(result):
+            met = {True: "yes", False: "NO", None: "n/a"}[v["met"]]
+            value = "—" if v["value"] is None else f"{v['value']:,.2f}"
+            lines.append(f"{v['target']:<44}  {value:>10}  {v['limit']:>7,g}{v['unit']}  {met}")
+    if "chaos" in result:
+        lines += _chaos_table(result["chaos"])
+    return "\n".join(lines)

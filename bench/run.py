@@ -1,0 +1,137 @@
+"""``pbfm-webpage bench [--quick] [--chaos] [--out DIR]``: every figure beside its floor, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import fanout, floor, late_joiner, registration
+from bench.report import render_table
+from chalice_app.local_stack import LocalStack
+
+RESULTS = Path(__file__).parent / "results"
+TARGETS = {
+    "update_p95_ms": 150.0, "update_over_floor": 3.0, "registration_p95_ms": 300.0,
+    "late_joiner_10000_ms": 1000.0, "fanout_over_floor": 1.2, "boot_ms": 4000.0,
+}
+BENCH_OVERRIDES = {
+    "PBFM_PRICE_SOURCE": "simulated",
+    "PBFM_COOKIE_SECRET": "bench-" + secrets.token_hex(8),
+}
+CHAOS_OVERRIDES = {
+    **BENCH_OVERRIDES,
+    "PBFM_HEARTBEAT_TIMEOUT": "2",
+    "PBFM_HEARTBEAT_INTERVAL": "0.5",
+    "PBFM_STALE_AFTER": "6",
+    "PBFM_QUEUE_VISIBILITY_TIMEOUT": "2",
+}
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = None
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory_gb = round(pages / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    import moto
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": memory_gb, "python": platform.python_version(),
+            "os": platform.platform(), "moto": moto.__version__}
+
+
+def _progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_figures(stack: LocalStack, *, quick: bool, chromium: bool) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    _progress("transport floor")
+    figures["floor"] = floor.measure(stack, samples=20 if quick else 100)
+    single_send = figures["floor"]["single_send"]["p50_ms"]
+    _progress("registration")
+    figures["registration"] = registration.measure(stack, sessions=3 if quick else 10, per_session=4 if quick else 5)
+    _progress("late joiner")
+    figures["late_joiner"] = late_joiner.measure(
+        stack, [100, 1000] if quick else [100, 1000, 10_000], repeats=2 if quick else 5)
+    _progress("fan-out")
+    figures["fanout"] = fanout.measure(stack, [1, 10] if quick else [1, 10, 50, 200], repeats=3 if quick else 10,
+                                       single_send_ms=single_send)
+    if chromium:
+        from bench import chromium as chromium_figures
+
+        _progress("update latency and boot in Chromium")
+        figures.update(chromium_figures.measure(stack, pages=8, updates=10 if quick else 40,
+                                                floor_ms=figures["floor"]["send_to_receive"]["p95_ms"]))
+    return figures
+
+
+def bench_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="pbfm-webpage bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run, under a minute)")
+    parser.add_argument("--chaos", action="store_true", help="the chaos run instead of the figures")
+    parser.add_argument("--events", type=int, default=5000, help="chaos: events to stream")
+    parser.add_argument("--rate", type=float, default=20.0, help="chaos: events per second")
+    parser.add_argument("--no-chromium", action="store_true", help="skip the figures that need real Chromium")
+    parser.add_argument("--nodelay", action="store_true",
+                        help="set TCP_NODELAY on the local Chalice server (the fix proposed in bench/README)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for <date>.json and the plot")
+    args = parser.parse_args(argv)
+    logging.getLogger("chalice_app").setLevel(logging.WARNING)
+
+    if args.nodelay:
+        # Python's http.server writes headers and body separately; without TCP_NODELAY, Nagle + the
+        # peer's delayed ACK hold every keep-alive response ~40 ms. Proposed for local_stack.py.
+        import chalice.local
+
+        chalice.local.ChaliceRequestHandler.disable_nagle_algorithm = True
+    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
+    result: dict[str, Any] = {"date": stamp, "machine": machine(), "quick": args.quick, "targets": TARGETS}
+    started = time.perf_counter()
+    overrides = CHAOS_OVERRIDES if args.chaos else BENCH_OVERRIDES
+    with LocalStack(overrides=overrides) as stack:
+        result["settings"] = {"snapshot_every": stack.settings.snapshot_every,
+                              "heartbeat_timeout_s": stack.settings.heartbeat_timeout_s,
+                              "queue_visibility_timeout_s": stack.settings.queue_visibility_timeout_s,
+                              "tcp_nodelay": args.nodelay}
+        if args.chaos:
+            from bench.chaos import ChaosPlan, run_chaos
+
+            plan = ChaosPlan(events=args.events, rate=args.rate)
+            result["chaos"] = run_chaos(stack, plan, progress=_progress)
+        else:
+            result["figures"] = run_figures(stack, quick=args.quick, chromium=not args.no_chromium)
+    result["duration_s"] = round(time.perf_counter() - started, 1)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    flags = [flag for flag in ("quick", "nodelay", "chaos") if getattr(args, flag)]
+    name = "-".join([stamp, *flags])
+    json_path = args.out / f"{name}.json"
+    json_path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    if "figures" in result:
+        from bench.plot import write_plot
+
+        plot_path = write_plot(result, args.out / f"{name}.svg")
+        result["plot"] = str(plot_path)
+    print(render_table(result))
+    print(f"\nwritten: {json_path}" + (f" and {result['plot']}" if "plot" in result else ""))
+    if args.chaos:
+        return 0 if result["chaos"]["ok"] else 1
+    return 0
