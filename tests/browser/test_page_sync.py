@@ -13,6 +13,7 @@ from playwright.sync_api import Page
 from chalice_app.local_stack import LocalStack
 from tests.browser.harness import (
     Browsers,
+    Shown,
     shown,
     wait_for_live,
     wait_for_role,
@@ -133,8 +134,7 @@ def test_master_failover_and_transfer(browsers: Browsers, stack: LocalStack, ses
     print(f"failover: new master shown {time.monotonic() - closed:.1f} s after the master closed")
     other = third if new_master is observer else observer
     wait_for_role(other, "observer")
-    a, b = shown(new_master), shown(other)
-    assert a.last_seq == b.last_seq
+    a, b = settled(stack, session_id, new_master, other)
     assert a.participants.replace(" (you)", "") == b.participants.replace(" (you)", "")
 
     # Transfer of control through MCP: the other observer becomes master everywhere.
@@ -143,6 +143,18 @@ def test_master_failover_and_transfer(browsers: Browsers, stack: LocalStack, ses
     wait_for_role(new_master, "observer", timeout_ms=10_000)
     refused = rest_call_status(stack, new_master)
     assert refused == 403
+
+
+def settled(stack: LocalStack, session_id: str, *pages: Page) -> list[Shown]:
+    """What the pages show once all of them are at the server's last sequence (events keep coming)."""
+    for _ in range(50):
+        last = rest_call(stack.base_url, "webpage_get_session_status", session_id=session_id)["last_seq"]
+        for page in pages:
+            wait_for_seq(page, last, timeout_ms=20_000)
+        facts = [shown(page) for page in pages]
+        if {f.last_seq for f in facts} == {last}:
+            return facts
+    raise AssertionError("the pages never settled on one sequence")
 
 
 def wait_for_any_role(browsers: Browsers, pages: list[Page], role: str, timeout_ms: int) -> Page:
