@@ -50,6 +50,16 @@ def _serve(args: argparse.Namespace, *, demo: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # These own their whole command line (argparse.REMAINDER would refuse their --options).
+    if argv[:1] == ["bench"]:
+        from bench.run import bench_main
+
+        return bench_main(argv[1:])
+    if argv[:1] == ["deploy"]:
+        from chalice_app.deploy import deploy_main
+
+        return deploy_main(argv[1:])
     parser = argparse.ArgumentParser(prog="pbfm-webpage", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (("serve", "run the app on the embedded local AWS"),
@@ -63,25 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         if name == "demo":
             command.add_argument("--session", default="demo")
             command.add_argument("--interval", type=float, default=3.0, help="seconds between price updates")
-    bench = commands.add_parser("bench", help="measure latency, onboarding and fan-out (see bench/README)")
-    bench.add_argument("rest", nargs=argparse.REMAINDER)
-    deploy = commands.add_parser("deploy", help="package and deploy to AWS with chalice (docs/DEPLOY.md)")
-    deploy.add_argument("rest", nargs=argparse.REMAINDER)
+    commands.add_parser("bench", help="measure latency, onboarding and fan-out (bench/README.md)")
+    commands.add_parser("deploy", help="package and deploy to AWS with chalice (docs/DEPLOY.md)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("botocore.credentials", "httpx", "httpx2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if args.command == "serve":
-        return _serve(args, demo=False)
-    if args.command == "demo":
-        return _serve(args, demo=True)
-    if args.command == "bench":
-        from bench.run import bench_main
-
-        return bench_main(args.rest)
-    from chalice_app.deploy import deploy_main
-
-    return deploy_main(args.rest)
+    return _serve(args, demo=args.command == "demo")
 
 
 if __name__ == "__main__":

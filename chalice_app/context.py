@@ -31,11 +31,14 @@ def configure(settings: Settings) -> SessionService:
 
 
 def service() -> SessionService:
-    if _service is None:
+    """The configured services, built from the environment on first use (Lambda's case)."""
+    current = _service
+    if current is None:
         with _lock:
-            pass
-        return _service or configure(Settings.from_env())
-    return _service
+            current = _service
+        if current is None:
+            current = configure(Settings.from_env())
+    return current
 
 
 def settings() -> Settings:

@@ -131,6 +131,7 @@ class Heartbeat(BaseModel):
     role: Literal["master", "observer"]
     master_client_id: str | None
     server_time: float
+    last_seq: int = Field(description="The session's last event; a page behind it repairs the gap")
 
 
 class Events(BaseModel):

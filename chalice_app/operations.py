@@ -281,8 +281,9 @@ def webpage_send_heartbeat(session_id: SessionId, caller: Caller) -> Heartbeat:
     Heartbeats also drive failover: a master silent for longer than the timeout is replaced by the
     longest-connected live observer, and every page receives a ROLE_CHANGE event.
     """
-    role, master = context.service().heartbeat(session_id, caller.require_client())
-    return Heartbeat(role=role, master_client_id=master, server_time=time.time())  # type: ignore[arg-type]
+    role, session = context.service().heartbeat(session_id, caller.require_client())
+    return Heartbeat(role=role, master_client_id=session.master_client_id,  # type: ignore[arg-type]
+                     server_time=time.time(), last_seq=session.seq)
 
 
 @api_function(protocols=["rest"])

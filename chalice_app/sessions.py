@@ -258,12 +258,12 @@ class SessionService:
 
     # -- roles and liveness --------------------------------------------------------------------
 
-    def heartbeat(self, session_id: str, client_id: str) -> tuple[str, str | None]:
+    def heartbeat(self, session_id: str, client_id: str) -> tuple[str, SessionRecord]:
         self._client_queue(session_id, client_id, "live")
         self.store.touch_client(session_id, client_id)
         self.sweep(session_id)
         session = self.store.require_session(session_id)
-        return ("master" if session.master_client_id == client_id else "observer"), session.master_client_id
+        return ("master" if session.master_client_id == client_id else "observer"), session
 
     def sweep(self, session_id: str) -> None:
         """Promote an observer when the master is silent; remove browsers silent for much longer."""
