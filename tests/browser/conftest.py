@@ -25,7 +25,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: playwright's sync API keeps an asyncio loop running in this thread
+# while it lives, which breaks asyncio.run()/anyio in any test that runs after the browser tests.
+@pytest.fixture(scope="module")
 def browsers_session() -> Iterator[Browsers]:
     if not (VENDOR / "pyodide" / "pyodide.asm.wasm").is_file():
         pytest.fail("the runtime is not installed: run `npm ci && python scripts/install_web_assets.py`")
