@@ -1,0 +1,27 @@
+"""The bench harness runs end to end (``--quick``, no Chromium) and writes its JSON, table and plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.run import bench_main
+
+
+def test_quick_bench_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main(["--quick", "--no-chromium", "--out", str(tmp_path)]) == 0
+    [written] = tmp_path.glob("*.json")
+    result = json.loads(written.read_text())
+    figures = result["figures"]
+    assert figures["floor"]["send_to_receive"]["n"] > 0
+    assert figures["registration"]["all"]["p95_ms"] > 0
+    assert all(row["snapshot_plus_tail_equals_full_replay"] for row in figures["late_joiner"])
+    # A joiner reads one snapshot plus a short tail, never the whole history.
+    assert all(max(row["events_applied_by_joiner"]) < 2 * result["settings"]["snapshot_every"]
+               for row in figures["late_joiner"])
+    assert [row["browsers"] for row in figures["fanout"]] == [1, 10]
+    assert all(set(row["delivered"]) == {row["browsers"]} for row in figures["fanout"])
+    assert (tmp_path / written.name.replace(".json", ".svg")).read_text().startswith("<svg")
+    assert "registration p95" in capsys.readouterr().out

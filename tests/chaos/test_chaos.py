@@ -1,0 +1,35 @@
+"""Chaos, small: 300 events streamed while browsers join, reload, lose polls, the master dies and a
+queue is deleted. Nothing may be lost, applied twice or out of order; all end in the same state.
+
+The large run is ``pbfm-webpage bench --chaos`` (5,000 events); both use ``bench.chaos``.
+"""
+
+from __future__ import annotations
+
+from bench.chaos import ChaosPlan, coverage, run_chaos
+from chalice_app.local_stack import LocalStack
+
+
+def test_coverage_counts_lost_duplicated_and_out_of_order() -> None:
+    clean = coverage([("snapshot", 3), ("event", 4), ("event", 5)], final=5)
+    assert (clean["lost"], clean["duplicated"], clean["out_of_order"]) == (0, 0, 0)
+    bad = coverage([("event", 1), ("event", 3), ("event", 2), ("event", 3)], final=5)
+    assert (bad["lost"], bad["duplicated"], bad["out_of_order"]) == (2, 1, 1)
+    rejoined = coverage([("event", 1), ("join", 1), ("snapshot", 4), ("event", 5)], final=5)
+    assert (rejoined["lost"], rejoined["snapshot_skipped"]) == (0, 3)
+
+
+def test_nothing_is_lost_duplicated_or_reordered_under_chaos(stack: LocalStack) -> None:
+    result = run_chaos(stack, ChaosPlan(events=300, rate=50.0, cuts=3))
+    summary = {k: result[k] for k in ("lost", "duplicated", "out_of_order", "final_seq", "failover", "errors")}
+    assert result["errors"] == [], summary
+    assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0), result["browsers"]
+    assert result["identical_state"] and result["equals_replay"], summary
+    assert result["failover"].get("failover_s") is not None, summary
+    # The failover waits for the timeout, then for the next heartbeat of a live observer.
+    settings = stack.settings
+    assert result["failover"]["failover_s"] <= settings.heartbeat_timeout_s + 3 * settings.heartbeat_interval_s
+    assert len(result["survivors"]) == 5 and result["ok"], summary
+    # The chaos really happened: redelivered or overlapping copies were dropped, a queue was re-created.
+    assert sum(b["processor"]["duplicates"] for b in result["browsers"].values()) > 0
+    assert any(b["joins_again_at_seq"] for b in result["browsers"].values())
