@@ -65,6 +65,7 @@ def _figures_table(result: dict[str, Any]) -> list[str]:
         line(f"fan-out N={fan['browsers']}: all browsers applied", fan["all_applied"])
     update = figures.get("update_latency")
     line("update: MCP call → price in 8 pages", update.get("latency") if update else None)
+    line("  MCP call → its response", update.get("mcp_response") if update else None)
     boot = figures.get("boot")
     line("boot: page load → first price", boot.get("first_price") if boot else None)
     for name in ("update_latency", "boot"):
