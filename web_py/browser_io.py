@@ -13,15 +13,41 @@ import json
 import logging
 from typing import Any
 
-from js import performance, window
+from js import console, performance, window
 from pyodide.ffi import create_proxy
 from pyodide.http import pyfetch
+
+try:
+    from pyodide.ffi import jsnull
+except ImportError:  # older Pyodide converted JS null to None
+    jsnull = None
 
 from web_py.page_state import PageState
 from web_py.render import REFRESH_ACTION, View, render_page
 from web_py.session_manager import SessionManager, TransportError
 
 log = logging.getLogger("web_py.browser_io")
+
+
+def is_null(value: Any) -> bool:
+    """JS null arrives as ``jsnull`` (not None) in current Pyodide; undefined as None."""
+    return value is None or value is jsnull
+
+
+class ConsoleHandler(logging.Handler):
+    """Logs to the browser console. PyScript shows anything written to stderr as a red error
+    banner in the page, which is wrong for a warning such as a reconnect."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record)
+        if record.levelno >= logging.ERROR:
+            console.error(text)
+        elif record.levelno >= logging.WARNING:
+            console.warn(text)
+        else:
+            console.info(text)
+
+
 # Test hooks keep only the tail, so a long session cannot grow the DOM without bound.
 APPLIED_SEQS_SHOWN = 500
 
@@ -70,7 +96,7 @@ class SessionStorageStore:
             value = window.sessionStorage.getItem(key)
         except Exception:  # storage disabled (privacy settings): behave as a fresh page
             return None
-        return None if value is None else str(value)
+        return value if isinstance(value, str) else None
 
     def save(self, key: str, value: str) -> None:
         try:
@@ -106,7 +132,7 @@ class DomRenderer:
         data.connection = view.connection
         data.clientId = view.client_id or ""
         # dataset raises AttributeError for a missing attribute; getAttribute returns null.
-        if state.price is not None and self.root.getAttribute("data-first-price-ms") is None:
+        if state.price is not None and is_null(self.root.getAttribute("data-first-price-ms")):
             data.firstPriceMs = str(round(performance.now()))
         if self.manager is not None:
             seqs = self.manager.applied_seqs
@@ -123,7 +149,7 @@ def install_controls(root: Any, manager: SessionManager) -> Any:
 
     def on_click(event: Any) -> None:
         button = event.target.closest(f'[data-action="{REFRESH_ACTION}"]')
-        if button is None or button.disabled:
+        if is_null(button) or button.disabled:
             return
         task = asyncio.ensure_future(manager.request_price_refresh())
         tasks.add(task)

@@ -5,9 +5,11 @@ import logging
 
 from js import document
 
-from web_py.browser_io import start
+from web_py.browser_io import ConsoleHandler, start
 
-logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+handler = ConsoleHandler()
+handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+logging.basicConfig(level=logging.INFO, handlers=[handler])
 log = logging.getLogger("web_py.main")
 
 

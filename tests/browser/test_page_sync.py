@@ -62,6 +62,13 @@ def test_single_browser_shows_the_price_as_master(browsers: Browsers, stack: Loc
     s3_gets = [u for u in browsers.requests if f"/{bucket}/sessions/{session_id}/prices/" in u]
     assert s3_gets and all("X-Amz-Signature=" in u for u in s3_gets)
     assert facts.documents_fetched >= 1
+    print(f"first price rendered {page.get_attribute('#app', 'data-first-price-ms')} ms after navigation start")
+    # A click that misses the button is ignored quietly; nothing went to stderr (PyScript would
+    # show it as a red .py-error banner) and no exception reached the page.
+    page.click('[data-testid="participants"]')
+    page.wait_for_timeout(200)
+    assert page.locator(".py-error").count() == 0
+    assert not [line for line in browsers.console if line.startswith(("pageerror", "error"))], browsers.console
     # An observer button cannot be pressed; the master's can, and it produces a new price event.
     page.click('[data-testid="refresh"]')
     wait_for_seq(page, facts.last_seq + 1, timeout_ms=20_000)
