@@ -448,7 +448,8 @@ class SessionManager:
             await self.poll_loop()
         finally:
             heartbeat.cancel()
-            self._set_connection("ended" if self.state.ended else self.view.connection)
+            if self.state.ended:
+                self._set_connection("ended")
 
     async def poll_loop(self) -> None:
         backoff = BACKOFF_START_S
@@ -459,9 +460,17 @@ class SessionManager:
                 await self.poll_once()
                 backoff = BACKOFF_START_S
             except ApiFailure as exc:
-                if exc.operation == "webpage_join_session" and exc.status == 404:
-                    self._set_view(connection="connecting", notice="This session has not been started yet; waiting…")
-                    await self._sleep(MISSING_SESSION_RETRY_S)
+                if exc.operation == "webpage_join_session":
+                    if exc.status == 404:
+                        notice = "This session has not been started yet; waiting…"
+                        self._set_view(connection="connecting", notice=notice)
+                        await self._sleep(MISSING_SESSION_RETRY_S)
+                        continue
+                    if exc.status == 410:
+                        await self._finish_ended_session()
+                        return
+                    # Any other refusal of a join: retry, but never in a tight loop.
+                    backoff = await self._back_off(backoff, exc)
                     continue
                 if exc.needs_join:
                     log.info("rejoining: %s", exc)
@@ -472,6 +481,22 @@ class SessionManager:
                 backoff = await self._back_off(backoff, exc)
             except (TransportError, DocumentError) as exc:
                 backoff = await self._back_off(backoff, exc)
+
+    async def _finish_ended_session(self) -> None:
+        """The session ended, and its queues went with it, possibly before SESSION_ENDED was read:
+        take the missing tail (that event included) from the event log, which outlives the end."""
+        try:
+            data = await self.call("webpage_get_events", after_seq=self.state.last_seq, limit=REPAIR_LIMIT)
+            for body in data.get("events", []):
+                await self._settle(self.processor.offer("repair", Envelope.from_dict(body)), repairing=True)
+        except (ApiFailure, TransportError, DocumentError, MessageError) as exc:
+            log.warning("could not read the end of the session: %s", exc)
+        if not self.state.ended:
+            self._set_view(notice="This session has ended.")
+        self._stopped = True
+        self.save()
+        self._set_connection("ended")
+        self._notify()
 
     async def _back_off(self, backoff: float, exc: Exception) -> float:
         log.warning("connection problem, retrying in ~%.1f s: %s", backoff, exc)

@@ -210,3 +210,19 @@ def test_malformed_message_is_dropped_and_acknowledged(stack: LocalStack, sessio
         assert page.state.last_seq == 0
 
     run(scenario())
+
+
+def test_session_end_stops_the_loops(stack: LocalStack, session_id: str) -> None:
+    rest_call(stack.base_url, "webpage_create_session", session_id=session_id)
+    publish(stack, session_id, 1)
+
+    async def scenario() -> None:
+        page = manager(stack, session_id)
+        task = asyncio.ensure_future(page.run())
+        await wait_until(lambda: page.view.connection == "live")
+        mcp_call(stack.base_url, "webpage_end_session", session_id=session_id, reason="demo over")
+        await asyncio.wait_for(task, 20)
+        assert page.state.ended and page.state.end_reason == "demo over"
+        assert page.view.connection == "ended"
+
+    run(scenario())
