@@ -106,13 +106,13 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def asset_base(settings: Settings) -> str:
+def asset_base(settings: Settings, base: str = "") -> str:
     """Where the page loads the runtime from: our own /vendor, or the configured base (S3)."""
-    return settings.asset_base_url.rstrip("/") if settings.asset_base_url else "/vendor"
+    return settings.asset_base_url.rstrip("/") if settings.asset_base_url else f"{base}/vendor"
 
 
-def runtime_url(settings: Settings, runtime: str, name: str) -> str:
-    return f"{asset_base(settings)}/{runtime}/{RUNTIME_VERSIONS[runtime]}/{name}"
+def runtime_url(settings: Settings, runtime: str, name: str, base: str = "") -> str:
+    return f"{asset_base(settings, base)}/{runtime}/{RUNTIME_VERSIONS[runtime]}/{name}"
 
 
 def s3_origins(settings: Settings) -> list[str]:
@@ -207,12 +207,25 @@ def render_template(name: str, values: dict[str, str]) -> str:
     return re.sub(r"\{\{([a-z_]+)\}\}", fill, text)
 
 
-def pyscript_config(settings: Settings) -> str:
+def pyscript_config(settings: Settings, base: str = "") -> str:
     """pyscript.toml as committed, with the interpreter moved to the asset base when one is set."""
     text = PYSCRIPT_TOML.read_text(encoding="utf-8")
     if settings.asset_base_url:
-        text = text.replace('"/vendor/', f'"{asset_base(settings)}/')
-    return text
+        return text.replace('"/vendor/', f'"{asset_base(settings)}/')
+    return text.replace('"/vendor/', f'"{base}/vendor/')
+
+
+def base_path(request_path: str, route_path: str) -> str:
+    """The prefix in front of our routes in the browser's URL ("" locally, "/api" on API Gateway).
+
+    API Gateway's default URL puts the stage name before every route; a custom domain does not.
+    The page's links and calls are built on this prefix so both work.
+    """
+    if route_path and request_path.endswith(route_path):
+        prefix = request_path[: len(request_path) - len(route_path)]
+        if prefix == "" or re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", prefix):
+            return prefix
+    return ""
 
 
 def mount_static(app: Chalice, settings_provider: Callable[[], Settings]) -> None:
@@ -221,30 +234,38 @@ def mount_static(app: Chalice, settings_provider: Callable[[], Settings]) -> Non
         if binary_type not in app.api.binary_types:
             app.api.binary_types.append(binary_type)
 
+    def request_base(route_path: str) -> str:
+        request = app.current_request
+        context = {} if request is None else (request.context or {})
+        return base_path(str(context.get("path") or route_path), route_path)
+
     def if_none_match() -> str | None:
         request = app.current_request
         return None if request is None else request.headers.get("if-none-match")
 
     @app.route("/", methods=["GET"])
     def landing() -> Response:
-        return _html(render_template("landing.html", {}), settings_provider())
+        return _html(render_template("landing.html", {"base": request_base("/")}), settings_provider())
 
     @app.route("/session/{session_id}", methods=["GET"])
     def session_page(session_id: str) -> Response:
         settings = settings_provider()
         if not is_valid_session_id(session_id):
-            return _html(render_template("not_found.html", {"session_id": session_id}), settings, 404)
+            base = request_base(f"/session/{session_id}")
+            return _html(render_template("not_found.html", {"session_id": session_id, "base": base}), settings, 404)
+        base = request_base(f"/session/{session_id}")
         values = {
+            "base": base,
             "session_id": session_id,
-            "pyscript_core_js": runtime_url(settings, "pyscript", "core.js"),
-            "pyscript_core_css": runtime_url(settings, "pyscript", "core.css"),
+            "pyscript_core_js": runtime_url(settings, "pyscript", "core.js", base),
+            "pyscript_core_css": runtime_url(settings, "pyscript", "core.css", base),
             "heartbeat_interval_s": str(settings.heartbeat_interval_s),
         }
         return _html(render_template("page.html", values), settings)
 
     @app.route("/pyscript.toml", methods=["GET"])
     def pyscript_toml() -> Response:
-        body = pyscript_config(settings_provider()).encode("utf-8")
+        body = pyscript_config(settings_provider(), request_base("/pyscript.toml")).encode("utf-8")
         file = _File(body, CONTENT_TYPES[".toml"], '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
         return _file_response(file, REVALIDATE, if_none_match())
 

@@ -53,13 +53,16 @@ APPLIED_SEQS_SHOWN = 500
 
 
 class FetchHttp:
-    """``Http`` over the browser's fetch."""
+    """``Http`` over the browser's fetch; ``base`` is the prefix of our routes ("/api" on API Gateway)."""
+
+    def __init__(self, base: str = "") -> None:
+        self.base = base
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         try:
             # same-origin: the signed session cookie (HttpOnly) identifies this browser.
             response = await pyfetch(
-                path,
+                self.base + path,
                 method="POST",
                 body=json.dumps(body),
                 headers={"Content-Type": "application/json"},
@@ -163,7 +166,9 @@ def install_controls(root: Any, manager: SessionManager) -> Any:
 async def start(root: Any) -> SessionManager:
     """Wire the session manager to the page and run it until the session ends."""
     session_id = str(root.dataset.sessionId)
-    manager = SessionManager(session_id, FetchHttp(), store=SessionStorageStore())
+    base = root.dataset.base
+    manager = SessionManager(session_id, FetchHttp("" if is_null(base) else str(base)),
+                             store=SessionStorageStore())
     renderer = DomRenderer(root, manager)
     manager.on_change = renderer
     install_controls(root, manager)
