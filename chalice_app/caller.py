@@ -18,9 +18,14 @@ class Caller:
     client_id: str | None = None
     # Set by an operation (join) that establishes a new identity; the REST adapter turns it into a cookie.
     issued_client_id: str | None = None
+    # A cookie for this session was sent but failed verification (tampered, or signed by another
+    # server secret). It is no identity; joining replaces it.
+    rejected_cookie: bool = False
 
     def require_client(self) -> str:
         if self.client_id is None:
+            if self.rejected_cookie:
+                raise Unauthorized("The session cookie is invalid; join the session again.")
             raise Unauthorized("This call needs the session cookie set by webpage_join_session.")
         return self.client_id
 

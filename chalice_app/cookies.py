@@ -27,6 +27,18 @@ def issue(secret: str, session_id: str, client_id: str, *, max_age_s: int, secur
     return "; ".join(attributes)
 
 
+def sent_for(session_id: str, cookie_header: str | None) -> bool:
+    """Whether the request carries a cookie for this session at all (valid or not)."""
+    if not cookie_header:
+        return False
+    jar = SimpleCookie()
+    try:
+        jar.load(cookie_header)
+    except CookieError:
+        return False
+    return cookie_name(session_id) in jar
+
+
 def verified_client_id(secret: str, session_id: str, cookie_header: str | None) -> str | None:
     """The client id of a valid cookie for this session; None when absent, malformed or tampered."""
     if not cookie_header or not is_valid_session_id(session_id):

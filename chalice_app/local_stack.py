@@ -121,6 +121,13 @@ def _local_server(app: Any, host: str, port: int, *, quiet: bool) -> Any:
             if not quiet:
                 super().log_message(format, *args)
 
+        def handle_one_request(self) -> None:
+            try:
+                super().handle_one_request()
+            except (BrokenPipeError, ConnectionResetError):
+                # A page closed or reloaded during its long poll: nobody is left to answer.
+                self.close_connection = True
+
     class Server(ThreadedHTTPServer):
         daemon_threads = True
         allow_reuse_address = True

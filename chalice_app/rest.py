@@ -11,7 +11,7 @@ from chalice import Chalice, Response
 
 from chalice_app import cookies
 from chalice_app.caller import Caller
-from chalice_app.errors import ApiError, InvalidInput, PayloadTooLarge, Unauthorized
+from chalice_app.errors import ApiError, InvalidInput, PayloadTooLarge
 from chalice_app.registry import Operation, Registry
 from chalice_app.settings import Settings
 
@@ -52,9 +52,7 @@ def _handle(operation: Operation, settings: Settings, method: str, raw_body: byt
     if operation.caller_param is not None and isinstance(session_id, str):
         cookie_header = headers.get("cookie")
         caller.client_id = cookies.verified_client_id(settings.cookie_secret, session_id, cookie_header)
-        if caller.client_id is None and cookie_header and cookies.cookie_name(session_id) in cookie_header:
-            # A cookie for this session that fails verification is tampered or from another server.
-            raise Unauthorized("The session cookie is invalid; join the session again.")
+        caller.rejected_cookie = caller.client_id is None and cookies.sent_for(session_id, cookie_header)
     result = operation.invoke(parsed, caller)
     response_headers = dict(JSON_HEADERS)
     if caller.issued_client_id is not None and isinstance(session_id, str):

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.blobs import BlobStore, generate_key
 from chalice_app.errors import Forbidden, Gone, InvalidInput, NotFound
@@ -196,23 +196,33 @@ class SessionService:
         results = list(self._pool.map(lambda c: self._deliver(c, envelope), clients)) if len(clients) > 1 \
             else [self._deliver(c, envelope) for c in clients]
         failed = tuple(c.client_id for c, ok in zip(clients, results, strict=True) if not ok)
-        for client_id in failed:
+        gone = [c.client_id for c, ok in zip(clients, results, strict=True) if ok is False]
+        for client_id in gone:
             self._remove_client(session_id, client_id, delete_queues=False, announce=False)
-        if failed and kind is not MessageType.SESSION_ENDED:
+        if gone and kind is not MessageType.SESSION_ENDED:
             self._publish_participants(session_id)
         if event.seq % self.settings.snapshot_every == 0:
             self._snapshot_quietly(session_id)
         return Delivery(event.seq, len(clients) - len(failed), len(failed), failed)
 
-    def _deliver(self, client: ClientRecord, envelope: Envelope) -> bool:
-        try:
-            self.queues.send(client.live_queue_url, envelope, dedup_id=str(envelope.seq))
-        except QueueMissing:
-            return False
-        except ClientError:
-            log.exception("fan-out to %s failed", client.client_id)
-            return False
-        return True
+    def _deliver(self, client: ClientRecord, envelope: Envelope) -> bool | None:
+        """True when sent; False when the queue is gone; None when it failed for another reason.
+
+        Only a missing queue removes the browser. Any other failure is retried, then reported: the
+        event is safe in the log and the browser repairs the gap when its next message arrives.
+        """
+        for attempt in range(3):
+            try:
+                self.queues.send(client.live_queue_url, envelope, dedup_id=str(envelope.seq))
+                return True
+            except QueueMissing:
+                return False
+            except (ClientError, BotoCoreError):
+                if attempt == 2:
+                    log.exception("fan-out of seq %s to %s failed", envelope.seq, client.client_id)
+                    return None
+                time.sleep(0.01 * (attempt + 1))
+        return None
 
     def _snapshot_quietly(self, session_id: str) -> None:
         # A snapshot is an optimisation for joins: failing to take one must not fail the publish.

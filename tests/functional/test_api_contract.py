@@ -169,6 +169,11 @@ def test_queue_access_needs_this_sessions_valid_cookie(client: Client, session_i
     assert post(client, "/api/webpage_poll_queue", poll, {"Cookie": tampered}).status_code == 401
     forged_id = f"{name}={'a' * 12}.{value.split('.', 1)[1]}"
     assert post(client, "/api/webpage_poll_queue", poll, {"Cookie": forged_id}).status_code == 401
+    assert "invalid" in post(client, "/api/webpage_poll_queue", poll, {"Cookie": forged_id}).json_body["message"]
+
+    # Joining with a bad cookie (e.g. signed before a server restart) is a fresh join, not a dead end.
+    rejoined = post(client, "/api/webpage_join_session", {"session_id": session_id}, {"Cookie": tampered})
+    assert rejoined.status_code == 200 and rejoined.json_body["client_id"] != client_id
 
     # A cookie of one session is no identity in another.
     other = session_id + "b"
