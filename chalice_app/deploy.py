@@ -559,10 +559,6 @@ def _deploy(
         resources.create_resources(clients.s3, clients.dynamodb, cors_origins=origins, **ensure)
         print(f"bucket CORS allows {', '.join(origins)}")
     print(f"MCP bearer token (PBFM_MCP_TOKEN): in .chalice/deployed/secrets-{stage.name}.json")
-    if stage.custom_domain is None:
-        # The page links absolute paths (/api/..., /static/...); the execute-api URL puts the
-        # stage name in front of them. See docs/DEPLOY.md, "The page needs a custom domain".
-        print("note: without api_gateway_custom_domain the page's absolute links miss the /api stage prefix")
     return 0
 
 
