@@ -5,6 +5,7 @@ Per publish we record
   send to every live queue);
 * ``fanout``: only the sends — first send started to last send finished, timed around
   ``SessionService._deliver`` on this process's service — compared with N x the single-send floor;
+* ``fanout_idle``: the same sends while no browser polls (nothing else in this process competes);
 * ``all_applied``: publish started → the last of the N browsers, each parked in a long poll over
   REST, has applied the event.
 """
@@ -74,6 +75,7 @@ def measure(stack: LocalStack, sizes: list[int], repeats: int, single_send_ms: f
         fanouts: list[float] = []
         all_applied: list[float] = []
         errors: list[str] = []
+        idle: list[float] = []
         delivered = []
         with _DeliverTimer(stack.service) as timer:
             for i in range(repeats + 1):  # the first publish warms up (connections, caches)
@@ -98,15 +100,22 @@ def measure(stack: LocalStack, sizes: list[int], repeats: int, single_send_ms: f
                 fanouts.append(fanout)
                 if len(done) == size:
                     all_applied.append(max(done.values()) - started)
+            # The same sends with nobody polling: what fan-out costs when the browsers' own
+            # requests (in this same process) do not compete with it.
+            for i in range(repeats):
+                publish_price(stack, session_id, keys[i])
+                idle.append(timer.take())
         for browser in browsers:
             browser.close()
         fanout_p50 = summary(fanouts)["p50_ms"]
         floor_ms = size * single_send_ms
         rows.append({
             "browsers": size, "setup_s": round(setup_s, 1), "delivered": delivered, "errors": errors[:5],
-            "publish": summary(publishes), "fanout": summary(fanouts), "all_applied": summary(all_applied),
+            "publish": summary(publishes), "fanout": summary(fanouts), "fanout_idle": summary(idle),
+            "all_applied": summary(all_applied),
             "n_x_single_send_ms": round(floor_ms, 2),
             "fanout_over_floor": round(fanout_p50 / floor_ms, 2) if floor_ms else None,
+            "fanout_idle_over_floor": round(summary(idle)["p50_ms"] / floor_ms, 2) if floor_ms else None,
             "publish_over_floor": round(summary(publishes)["p50_ms"] / floor_ms, 2) if floor_ms else None,
         })
     return rows

@@ -35,6 +35,9 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
     for fan in figures.get("fanout", []):
         row(f"fan-out to {fan['browsers']} / (N x single send)", fan["fanout_over_floor"],
             targets["fanout_over_floor"], "x")
+        if fan.get("fanout_idle_over_floor") is not None:
+            row(f"  same, nobody polling (N={fan['browsers']})", fan["fanout_idle_over_floor"],
+                targets["fanout_over_floor"], "x")
     boot = figures.get("boot")
     row("boot: page load → first price", boot.get("first_price", {}).get("p50_ms") if boot else None,
         targets["boot_ms"], "ms")
@@ -54,13 +57,15 @@ def _figures_table(result: dict[str, Any]) -> list[str]:
 
     line("floor: SQS send → long-poll receive", figures["floor"]["send_to_receive"])
     line("floor: one send_message", figures["floor"]["single_send"])
-    line("registration (all joins)", figures["registration"]["all"])
-    line("  first join (master)", figures["registration"]["first_join"])
-    line("  later joins (observers)", figures["registration"]["observer_join"])
-    for late in figures["late_joiner"]:
+    registration = figures.get("registration", {})
+    line("registration (all joins)", registration.get("all"))
+    line("  first join (master)", registration.get("first_join"))
+    line("  later joins (observers)", registration.get("observer_join"))
+    for late in figures.get("late_joiner", []):
         line(f"late joiner, {late['history']:,} events", late["join_to_caught_up"])
-    for fan in figures["fanout"]:
+    for fan in figures.get("fanout", []):
         line(f"fan-out N={fan['browsers']}: sends only", fan["fanout"])
+        line(f"fan-out N={fan['browsers']}: sends, nobody polling", fan.get("fanout_idle"))
         line(f"fan-out N={fan['browsers']}: whole publish", fan["publish"])
         line(f"fan-out N={fan['browsers']}: all browsers applied", fan["all_applied"])
     update = figures.get("update_latency")

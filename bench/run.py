@@ -61,20 +61,27 @@ def _progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run_figures(stack: LocalStack, *, quick: bool, chromium: bool) -> dict[str, Any]:
+FIGURES = ("registration", "late_joiner", "fanout", "chromium")
+
+
+def run_figures(stack: LocalStack, *, quick: bool, only: set[str]) -> dict[str, Any]:
     figures: dict[str, Any] = {}
-    _progress("transport floor")
+    _progress("transport floor")  # always: every figure is judged against this run's floor
     figures["floor"] = floor.measure(stack, samples=20 if quick else 100)
     single_send = figures["floor"]["single_send"]["p50_ms"]
-    _progress("registration")
-    figures["registration"] = registration.measure(stack, sessions=3 if quick else 10, per_session=4 if quick else 5)
-    _progress("late joiner")
-    figures["late_joiner"] = late_joiner.measure(
-        stack, [100, 1000] if quick else [100, 1000, 10_000], repeats=2 if quick else 5)
-    _progress("fan-out")
-    figures["fanout"] = fanout.measure(stack, [1, 10] if quick else [1, 10, 50, 200], repeats=3 if quick else 10,
-                                       single_send_ms=single_send)
-    if chromium:
+    if "registration" in only:
+        _progress("registration")
+        figures["registration"] = registration.measure(stack, sessions=3 if quick else 10,
+                                                       per_session=4 if quick else 5)
+    if "late_joiner" in only:
+        _progress("late joiner")
+        figures["late_joiner"] = late_joiner.measure(
+            stack, [100, 1000] if quick else [100, 1000, 10_000], repeats=2 if quick else 5)
+    if "fanout" in only:
+        _progress("fan-out")
+        figures["fanout"] = fanout.measure(stack, [1, 10] if quick else [1, 10, 50, 200],
+                                           repeats=3 if quick else 10, single_send_ms=single_send)
+    if "chromium" in only:
         from bench import chromium as chromium_figures
 
         _progress("update latency and boot in Chromium")
@@ -90,6 +97,8 @@ def bench_main(argv: list[str]) -> int:
     parser.add_argument("--events", type=int, default=5000, help="chaos: events to stream")
     parser.add_argument("--rate", type=float, default=20.0, help="chaos: events per second")
     parser.add_argument("--no-chromium", action="store_true", help="skip the figures that need real Chromium")
+    parser.add_argument("--only", default=",".join(FIGURES),
+                        help=f"comma-separated subset of {','.join(FIGURES)} (the floor always runs)")
     parser.add_argument("--nodelay", action="store_true",
                         help="set TCP_NODELAY on the local Chalice server (the fix proposed in bench/README)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for <date>.json and the plot")
@@ -117,7 +126,8 @@ def bench_main(argv: list[str]) -> int:
             plan = ChaosPlan(events=args.events, rate=args.rate)
             result["chaos"] = run_chaos(stack, plan, progress=_progress)
         else:
-            result["figures"] = run_figures(stack, quick=args.quick, chromium=not args.no_chromium)
+            only = set(args.only.split(",")) - ({"chromium"} if args.no_chromium else set())
+            result["figures"] = run_figures(stack, quick=args.quick, only=only)
     result["duration_s"] = round(time.perf_counter() - started, 1)
 
     args.out.mkdir(parents=True, exist_ok=True)
