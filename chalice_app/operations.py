@@ -89,11 +89,11 @@ def webpage_join_session(session_id: SessionId, caller: Caller) -> Joined:
     Sets the signed session cookie that identifies this browser from now on. The first live browser
     becomes master, the others observers. The browser's history queue receives the session's state
     (snapshot and later events) followed by END_OF_HISTORY; its live queue receives every new event.
-    A returning browser (valid cookie) keeps its id and role.
+    A returning browser (valid cookie, same tab id in the X-PBFM-Tab header) keeps its id and
+    role; each tab of a browser is its own participant.
     """
     service = context.service()
-    outcome = service.join(session_id, caller.client_id)
-    caller.issue(outcome.client.client_id)
+    outcome = service.join(session_id, caller.client_or_new_identity())
     return Joined(session_id=session_id, client_id=outcome.client.client_id, role=outcome.role,  # type: ignore[arg-type]
                   master_client_id=outcome.master_client_id, resumed=outcome.resumed,
                   last_seq=outcome.history_last_seq, heartbeat_interval_s=service.settings.heartbeat_interval_s,

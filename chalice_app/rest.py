@@ -47,20 +47,39 @@ def _handle(operation: Operation, settings: Settings, method: str, raw_body: byt
             query: dict[str, str] | None, headers: Any) -> Response:
     arguments = _arguments(method, raw_body, query, settings.max_message_bytes)
     parsed = operation.parse_arguments(arguments)
-    caller = Caller(protocol="rest")
     session_id = getattr(parsed, "session_id", None)
+    caller = Caller(protocol="rest")
+    minted: list[str] = []
     if operation.caller_param is not None and isinstance(session_id, str):
-        cookie_header = headers.get("cookie")
-        caller.client_id = cookies.verified_client_id(settings.cookie_secret, session_id, cookie_header)
-        caller.rejected_cookie = caller.client_id is None and cookies.sent_for(session_id, cookie_header)
+        minted = _identify(caller, settings.cookie_secret, session_id, headers)
     result = operation.invoke(parsed, caller)
     response_headers = dict(JSON_HEADERS)
-    if caller.issued_client_id is not None and isinstance(session_id, str):
+    if caller.minted and isinstance(session_id, str):
         response_headers["Set-Cookie"] = cookies.issue(
-            settings.cookie_secret, session_id, caller.issued_client_id,
-            max_age_s=settings.session_ttl_s, secure=settings.cookie_secure,
+            settings.cookie_secret, session_id, minted[0], max_age_s=settings.session_ttl_s,
+            secure=settings.cookie_secure,
         )
     return Response(body=result.model_dump_json(), status_code=200, headers=response_headers)
+
+
+def _identify(caller: Caller, secret: str, session_id: str, headers: Any) -> list[str]:
+    """Fill in the caller's identity from cookie + tab header; returns where a minted browser id goes."""
+    tab_id = headers.get(cookies.TAB_HEADER) or ""
+    if not cookies.TAB_ID.match(tab_id):
+        raise InvalidInput(f"the {cookies.TAB_HEADER} header must be 0-32 of A-Z a-z 0-9 _ -")
+    cookie_header = headers.get("cookie")
+    browser_id = cookies.verified_browser_id(secret, session_id, cookie_header)
+    if browser_id is not None:
+        caller.client_id = cookies.client_id_for(secret, session_id, browser_id, tab_id)
+    caller.rejected_cookie = browser_id is None and cookies.sent_for(session_id, cookie_header)
+    minted: list[str] = []
+
+    def mint() -> str:
+        minted.append(cookies.new_browser_id())
+        return cookies.client_id_for(secret, session_id, minted[0], tab_id)
+
+    caller.mint = mint
+    return minted
 
 
 def _arguments(method: str, raw_body: bytes | str | None, query: dict[str, str] | None, limit: int) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from typing import Any
 
 from js import console, performance, window
@@ -48,6 +49,8 @@ class ConsoleHandler(logging.Handler):
             console.info(text)
 
 
+TAB_KEY = "pbfm-tab"
+
 # Test hooks keep only the tail, so a long session cannot grow the DOM without bound.
 APPLIED_SEQS_SHOWN = 500
 
@@ -55,8 +58,10 @@ APPLIED_SEQS_SHOWN = 500
 class FetchHttp:
     """``Http`` over the browser's fetch; ``base`` is the prefix of our routes ("/api" on API Gateway)."""
 
-    def __init__(self, base: str = "") -> None:
+    def __init__(self, base: str = "", tab_id: str = "") -> None:
         self.base = base
+        # With the cookie, the tab id makes this tab its own participant (see chalice_app/caller.py).
+        self.headers = {"Content-Type": "application/json", "X-PBFM-Tab": tab_id}
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         try:
@@ -65,7 +70,7 @@ class FetchHttp:
                 self.base + path,
                 method="POST",
                 body=json.dumps(body),
-                headers={"Content-Type": "application/json"},
+                headers=self.headers,
                 credentials="same-origin",
                 cache="no-store",
             )
@@ -163,12 +168,23 @@ def install_controls(root: Any, manager: SessionManager) -> Any:
     return proxy
 
 
+def tab_id(store: SessionStorageStore) -> str:
+    """This tab's id: kept in sessionStorage, so it survives reloads and is not shared with other tabs."""
+    existing = store.load(TAB_KEY)
+    if existing:
+        return existing
+    fresh = secrets.token_hex(8)
+    store.save(TAB_KEY, fresh)
+    return fresh
+
+
 async def start(root: Any) -> SessionManager:
     """Wire the session manager to the page and run it until the session ends."""
     session_id = str(root.dataset.sessionId)
     base = root.dataset.base
-    manager = SessionManager(session_id, FetchHttp("" if is_null(base) else str(base)),
-                             store=SessionStorageStore())
+    store = SessionStorageStore()
+    manager = SessionManager(session_id, FetchHttp("" if is_null(base) else str(base), tab_id(store)),
+                             store=store)
     renderer = DomRenderer(root, manager)
     manager.on_change = renderer
     install_controls(root, manager)

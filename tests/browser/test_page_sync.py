@@ -231,3 +231,25 @@ def test_hostile_content_is_shown_as_text_and_never_runs(
     assert page.locator("#app img, #app script").count() == 0
     text = page.inner_text("#app")
     assert script in text and image in text
+
+
+def test_two_tabs_of_one_browser_are_two_participants(browsers: Browsers, stack: LocalStack,
+                                                      session_id: str) -> None:
+    start(stack, session_id)
+    person = browsers.person()
+    first = browsers.open(stack.page_url(session_id), person)
+    wait_for_live(first)
+    second = browsers.open(stack.page_url(session_id), person)
+    wait_for_live(second)
+    assert sorted([shown(first).role, shown(second).role]) == ["master", "observer"]
+    people = rest_call(stack.base_url, "webpage_get_session_status", session_id=session_id)["participants"]
+    assert len(people) == 2
+    # Both tabs see every update: they no longer share (and steal from) one pair of queues.
+    for _ in range(3):
+        seq, price = update_price(stack, session_id)
+        for page in (first, second):
+            wait_for_seq(page, seq, timeout_ms=20_000)
+            assert shown(page).price == price
+    for page in (first, second):
+        assert_in_order_once(page)
+    assert shown(first).documents_fetched >= 3 and shown(second).documents_fetched >= 3

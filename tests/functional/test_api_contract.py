@@ -208,3 +208,24 @@ def test_ai_only_operations_are_not_rest_routes(client: Client) -> None:
     for name in ("webpage_update_hash_price_display", "webpage_send_to_browsers",
                  "webpage_transfer_control_to_observer", "webpage_end_session"):
         assert post(client, f"/api/{name}", {"session_id": "demo"}).status_code in (403, 404)
+
+
+def test_each_tab_of_a_browser_is_its_own_participant(client: Client, stack: LocalStack, session_id: str) -> None:
+    post(client, "/api/webpage_create_session", {"session_id": session_id})
+    first = post(client, "/api/webpage_join_session", {"session_id": session_id}, {"X-PBFM-Tab": "tab-one"})
+    headers = {k.lower(): v for k, v in first.headers.items()}
+    cookie = headers["set-cookie"].split(";", 1)[0]
+    second = post(client, "/api/webpage_join_session", {"session_id": session_id},
+                  {"Cookie": cookie, "X-PBFM-Tab": "tab-two"})
+    assert "set-cookie" not in {k.lower() for k in second.headers}  # same browser, same cookie
+    assert second.json_body["client_id"] != first.json_body["client_id"]
+    assert (first.json_body["role"], second.json_body["role"]) == ("master", "observer")
+    # A reload of the first tab (same cookie, same tab id) is the same participant.
+    reload = post(client, "/api/webpage_join_session", {"session_id": session_id},
+                  {"Cookie": cookie, "X-PBFM-Tab": "tab-one"})
+    assert reload.json_body["client_id"] == first.json_body["client_id"] and reload.json_body["resumed"] is True
+    assert len(stack.service.participants(session_id)[1]) == 2
+    bad_tab = post(client, "/api/webpage_join_session", {"session_id": session_id},
+                   {"Cookie": cookie, "X-PBFM-Tab": "<script>"})
+    assert bad_tab.status_code == 400 and "X-PBFM-Tab".lower() in bad_tab.json_body["message"]
+    assert len(stack.service.participants(session_id)[1]) == 2
