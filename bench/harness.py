@@ -15,7 +15,6 @@ from chalice_app.event_store import ClientRecord, _event_sk, _to_item
 from chalice_app.headless_browser import HeadlessBrowser
 from chalice_app.local_stack import LocalStack
 from chalice_app.price_sources import SimulatedSource
-from chalice_app.sessions import new_client_id
 from web_py import page_state
 from web_py.messages import BY_REFERENCE, MessageType
 
@@ -115,7 +114,10 @@ def register_bulk(stack: LocalStack, session_id: str, count: int) -> list[Headle
     session = service.store.require_session(session_id)
     browsers = []
     for _ in range(count):
-        client_id = new_client_id()
+        # The server's own identity scheme: a signed browser id in the cookie, the client id derived
+        # from it (no tab header: tab id "").
+        browser_id = cookies.new_browser_id()
+        client_id = cookies.client_id_for(settings.cookie_secret, session_id, browser_id, "")
         pair = service.queues.create(session_id, client_id)
         now = time.time()
         service.store.put_client(ClientRecord(
@@ -123,7 +125,7 @@ def register_bulk(stack: LocalStack, session_id: str, count: int) -> list[Headle
             live_queue_url=pair.live_url, history_queue_url=pair.history_url, expires_at=session.expires_at,
         ))
         http = browser_http(stack)
-        value = cookies.issue(settings.cookie_secret, session_id, client_id, max_age_s=3600, secure=False)
+        value = cookies.issue(settings.cookie_secret, session_id, browser_id, max_age_s=3600, secure=False)
         name, _, rest = value.partition("=")
         http.cookies.set(name, rest.split(";", 1)[0])
         browser = HeadlessBrowser(stack.base_url, session_id, http=http)
