@@ -14,6 +14,10 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
+# moto reads this once, when first imported: with it, the bucket's own CORS rules answer (as on AWS)
+# instead of moto's allow-everything default. Set here so importing this module is enough.
+os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
+
 LOCAL_CREDENTIALS = {
     # moto accepts any credentials; fixed fake ones guarantee real ones are never used locally.
     "AWS_ACCESS_KEY_ID": "testing",
@@ -37,10 +41,13 @@ class LocalStack:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        # Must precede moto's import: with it, the bucket's own CORS rules answer (as on AWS).
-        os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
         os.environ.update(LOCAL_CREDENTIALS)
+        from moto import settings as moto_settings
         from moto.server import ThreadedMotoServer
+
+        if not moto_settings.DISABLE_GLOBAL_CORS:
+            raise RuntimeError("moto was imported before MOTO_DISABLE_GLOBAL_CORS=true was set: import "
+                               "chalice_app.local_stack first, or S3 would answer CORS unlike AWS")
 
         if self.quiet:
             # moto's werkzeug logs every AWS call; our own log is what matters locally.

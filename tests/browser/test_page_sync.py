@@ -175,12 +175,12 @@ def wait_for_any_role(browsers: Browsers, pages: list[Page], role: str, timeout_
 
 
 def rest_call_status(stack: LocalStack, page: Page) -> int:
-    """An observer calling the master-only operation anyway (its own cookie, from the page)."""
+    """An observer calling the master-only operation anyway (its own cookie and tab id, from the page)."""
     return int(
         page.evaluate(
             """async (sid) => (await fetch('/api/webpage_request_price_refresh', {method: 'POST',
-                 headers: {'Content-Type': 'application/json'}, body: JSON.stringify({session_id: sid}),
-                 credentials: 'same-origin'})).status""",
+                 headers: {'Content-Type': 'application/json', 'X-PBFM-Tab': sessionStorage.getItem('pbfm-tab')},
+                 body: JSON.stringify({session_id: sid}), credentials: 'same-origin'})).status""",
             page.evaluate("document.getElementById('app').dataset.sessionId"),
         )
     )
