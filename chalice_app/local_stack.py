@@ -124,6 +124,10 @@ def _local_server(app: Any, host: str, port: int, *, quiet: bool) -> Any:
     config = Config.create(chalice_app=app, app_name="pb-fm-webpage", chalice_stage="local", lambda_timeout=60)
 
     class Handler(ChaliceRequestHandler):
+        # http.server writes headers and body in two send()s: without TCP_NODELAY, Nagle's algorithm
+        # and the client's delayed ACK hold every keep-alive response for ~40 ms.
+        disable_nagle_algorithm = True
+
         def log_message(self, format: str, *args: Any) -> None:
             if not quiet:
                 super().log_message(format, *args)
@@ -138,5 +142,7 @@ def _local_server(app: Any, host: str, port: int, *, quiet: bool) -> Any:
     class Server(ThreadedHTTPServer):
         daemon_threads = True
         allow_reuse_address = True
+        # socketserver's default backlog of 5 resets connections when many browsers re-poll at once.
+        request_queue_size = 128
 
     return Server((host, port), lambda *a: Handler(*a, app_object=app, config=config))
