@@ -53,10 +53,22 @@ class SessionRecord:
     snapshot_seq: int
     snapshot_key: str | None
     expires_at: int
+    # The fan-out set: live queue URL of every active browser, by client id. Kept on this one item
+    # so a publish reads it with the same write that advances the sequence (no Query per event).
+    fanout: dict[str, str]
+    last_sweep: float
 
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+
+@dataclass(frozen=True)
+class Appended:
+    event: StoredEvent
+    # The fan-out set as read *after* the event was stored: a browser added before this read gets
+    # the event live; one added after it finds the event in its history.
+    fanout: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -97,7 +109,7 @@ class EventStore:
         values = {
             "PK": f"SESSION#{session_id}", "SK": "METADATA", "session_id": session_id, "status": "active",
             "seq": 0, "created_at": _num(now), "title": title, "snapshot_seq": 0,
-            "expires_at": int(now + ttl_s),
+            "expires_at": int(now + ttl_s), "fanout": {}, "last_sweep": 0,
         }
         try:
             with aws_errors("creating a session"):
@@ -184,6 +196,37 @@ class EventStore:
                 ExpressionAttributeValues={":ended": {"S": "ended"}},
             )
 
+    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str) -> None:
+        with aws_errors("adding a browser to the fan-out"):
+            self._db.update_item(
+                TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                UpdateExpression="SET fanout.#c = :url", ExpressionAttributeNames={"#c": client_id},
+                ExpressionAttributeValues={":url": {"S": live_queue_url}},
+            )
+
+    def remove_from_fanout(self, session_id: str, client_id: str) -> None:
+        with aws_errors("removing a browser from the fan-out"):
+            self._db.update_item(
+                TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                UpdateExpression="REMOVE fanout.#c", ExpressionAttributeNames={"#c": client_id},
+            )
+
+    def claim_sweep(self, session_id: str, previous: float, now: float) -> bool:
+        """Take the session's sweep turn: of the browsers heartbeating, one sweeps per interval."""
+        try:
+            with aws_errors("claiming a sweep"):
+                self._db.update_item(
+                    TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                    UpdateExpression="SET last_sweep = :now",
+                    ConditionExpression="attribute_not_exists(last_sweep) OR last_sweep = :previous",
+                    ExpressionAttributeValues={":now": {"N": repr(now)}, ":previous": {"N": repr(previous)}},
+                )
+        except Exception as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
     def set_snapshot(self, session_id: str, seq: int, key: str) -> bool:
         try:
             with aws_errors("recording a snapshot"):
@@ -257,8 +300,8 @@ class EventStore:
     # -- events --------------------------------------------------------------------------------
 
     def append(self, session_id: str, kind: str, s3_key: str | None, payload: dict[str, Any] | None,
-               ttl_s: int, *, allow_ended: bool = False) -> StoredEvent:
-        """Store an event under the next free sequence number.
+               ttl_s: int, *, allow_ended: bool = False) -> Appended:
+        """Store an event under the next free sequence number; returns it with the fan-out set.
 
         The conditional put of ``EVENT#{seq}`` is the atomic allocation: of all writers trying the
         same number exactly one succeeds, the others move to the next. A number exists only once its
@@ -288,22 +331,25 @@ class EventStore:
                     time.sleep(random.uniform(0, 0.002))
                     seq = max(seq, self.require_session(session_id, active=not allow_ended).seq)
                 continue
-            self._advance_hint(session_id, seq)
-            return StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload)
+            after = self._advance_hint(session_id, seq)
+            return Appended(StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload), after.fanout)
         raise Conflict(f"Too many concurrent writers on session {session_id!r}; try again.")
 
-    def _advance_hint(self, session_id: str, seq: int) -> None:
+    def _advance_hint(self, session_id: str, seq: int) -> SessionRecord:
+        """Move METADATA's seq up to ``seq``; returns METADATA as it is after our event was stored."""
         try:
             with aws_errors("advancing the sequence"):
-                self._db.update_item(
+                response = self._db.update_item(
                     TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
                     UpdateExpression="SET seq = :seq", ConditionExpression="seq < :seq",
-                    ExpressionAttributeValues={":seq": {"N": str(seq)}},
+                    ExpressionAttributeValues={":seq": {"N": str(seq)}}, ReturnValues="ALL_NEW",
                 )
+            return _session(_from_item(response["Attributes"]))
         except Exception as exc:
-            # A later writer already moved the hint past us: nothing to do.
+            # A later writer already moved the hint past us: read METADATA as it is now.
             if not _is_conditional_failure(exc):
                 raise
+        return self.require_session(session_id, active=False)
 
     def events_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[StoredEvent]:
         events: list[StoredEvent] = []
@@ -362,6 +408,8 @@ def _session(data: dict[str, Any]) -> SessionRecord:
         master_client_id=data.get("master_client_id"), created_at=float(data["created_at"]),
         title=data.get("title"), snapshot_seq=int(data.get("snapshot_seq", 0)),
         snapshot_key=data.get("snapshot_key"), expires_at=int(data["expires_at"]),
+        fanout={str(k): str(v) for k, v in (data.get("fanout") or {}).items()},
+        last_sweep=float(data.get("last_sweep", 0)),
     )
 
 

@@ -106,8 +106,9 @@ class SessionService:
                 last_heartbeat=now, live_queue_url=pair.live_url, history_queue_url=pair.history_url,
                 expires_at=session.expires_at,
             )
-            # From here on every publish sends to this browser's live queue.
             self.store.put_client(client)
+        # From here on every publish sends to this browser's live queue (idempotent for a resume).
+        self.store.add_to_fanout(session_id, client.client_id, client.live_queue_url)
 
         master = self._ensure_master(session_id, client.client_id)
         if not resumed:
@@ -189,23 +190,24 @@ class SessionService:
 
         A failing or deleted queue never stops the others: its browser is marked gone and reported.
         """
-        event = self.store.append(session_id, kind.value, s3_key, payload, self.settings.session_ttl_s,
-                                  allow_ended=allow_ended)
+        appended = self.store.append(session_id, kind.value, s3_key, payload, self.settings.session_ttl_s,
+                                     allow_ended=allow_ended)
+        event = appended.event
         envelope = self.envelope(session_id, event)
-        clients = self.store.list_clients(session_id)
-        results = list(self._pool.map(lambda c: self._deliver(c, envelope), clients)) if len(clients) > 1 \
-            else [self._deliver(c, envelope) for c in clients]
-        failed = tuple(c.client_id for c, ok in zip(clients, results, strict=True) if not ok)
-        gone = [c.client_id for c, ok in zip(clients, results, strict=True) if ok is False]
+        targets = sorted(appended.fanout.items())
+        results = list(self._pool.map(lambda t: self._deliver(t[0], t[1], envelope), targets)) \
+            if len(targets) > 1 else [self._deliver(cid, url, envelope) for cid, url in targets]
+        failed = tuple(cid for (cid, _), ok in zip(targets, results, strict=True) if not ok)
+        gone = [cid for (cid, _), ok in zip(targets, results, strict=True) if ok is False]
         for client_id in gone:
             self._remove_client(session_id, client_id, delete_queues=False, announce=False)
         if gone and kind is not MessageType.SESSION_ENDED:
             self._publish_participants(session_id)
         if event.seq % self.settings.snapshot_every == 0:
             self._snapshot_quietly(session_id)
-        return Delivery(event.seq, len(clients) - len(failed), len(failed), failed)
+        return Delivery(event.seq, len(targets) - len(failed), len(failed), failed)
 
-    def _deliver(self, client: ClientRecord, envelope: Envelope) -> bool | None:
+    def _deliver(self, client_id: str, live_queue_url: str, envelope: Envelope) -> bool | None:
         """True when sent; False when the queue is gone; None when it failed for another reason.
 
         Only a missing queue removes the browser. Any other failure is retried, then reported: the
@@ -213,13 +215,13 @@ class SessionService:
         """
         for attempt in range(3):
             try:
-                self.queues.send(client.live_queue_url, envelope, dedup_id=str(envelope.seq))
+                self.queues.send(live_queue_url, envelope, dedup_id=str(envelope.seq))
                 return True
             except QueueMissing:
                 return False
             except (ClientError, BotoCoreError):
                 if attempt == 2:
-                    log.exception("fan-out of seq %s to %s failed", envelope.seq, client.client_id)
+                    log.exception("fan-out of seq %s to %s failed", envelope.seq, client_id)
                     return None
                 time.sleep(0.01 * (attempt + 1))
         return None
@@ -271,8 +273,13 @@ class SessionService:
     def heartbeat(self, session_id: str, client_id: str) -> tuple[str, SessionRecord]:
         self._client_queue(session_id, client_id, "live")
         self.store.touch_client(session_id, client_id)
-        self.sweep(session_id)
         session = self.store.require_session(session_id)
+        now = self._clock()
+        # Liveness is checked by one heartbeat per half interval, not by every browser's.
+        if now - session.last_sweep >= self.settings.heartbeat_interval_s / 2 and \
+                self.store.claim_sweep(session_id, session.last_sweep, now):
+            self.sweep(session_id)
+            session = self.store.require_session(session_id)
         return ("master" if session.master_client_id == client_id else "observer"), session
 
     def sweep(self, session_id: str) -> None:
@@ -331,6 +338,7 @@ class SessionService:
         client = self.store.get_client(session_id, client_id)
         if client is None or not self.store.mark_client_gone(session_id, client_id):
             return
+        self.store.remove_from_fanout(session_id, client_id)
         if delete_queues:
             self.queues.delete_queue(client.live_queue_url)
             self.queues.delete_queue(client.history_queue_url)
