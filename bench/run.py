@@ -101,20 +101,10 @@ def bench_main(argv: list[str]) -> int:
     parser.add_argument("--no-chromium", action="store_true", help="skip the figures that need real Chromium")
     parser.add_argument("--only", default=",".join(FIGURES),
                         help=f"comma-separated subset of {','.join(FIGURES)} (the floor always runs)")
-    parser.add_argument("--nodelay", action="store_true",
-                        help="TCP_NODELAY and a listen backlog of 128 on the local server (proposed in bench/README)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for <date>.json and the plot")
     args = parser.parse_args(argv)
     logging.getLogger("chalice_app").setLevel(logging.WARNING)
 
-    if args.nodelay:
-        # Python's http.server writes headers and body separately; without TCP_NODELAY, Nagle + the
-        # peer's delayed ACK hold every keep-alive response ~40 ms. Proposed for local_stack.py.
-        # The listen backlog of 5 resets connections when many browsers re-poll at once.
-        import chalice.local
-
-        chalice.local.ChaliceRequestHandler.disable_nagle_algorithm = True
-        chalice.local.ThreadedHTTPServer.request_queue_size = 128
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
     result: dict[str, Any] = {"date": stamp, "machine": machine(), "quick": args.quick, "targets": TARGETS}
     started = time.perf_counter()
@@ -123,7 +113,7 @@ def bench_main(argv: list[str]) -> int:
         result["settings"] = {"snapshot_every": stack.settings.snapshot_every,
                               "heartbeat_timeout_s": stack.settings.heartbeat_timeout_s,
                               "queue_visibility_timeout_s": stack.settings.queue_visibility_timeout_s,
-                              "tcp_nodelay": args.nodelay}
+                              "tcp_nodelay": True}
         if args.chaos:
             from bench.chaos import ChaosPlan, run_chaos
 
@@ -135,7 +125,7 @@ def bench_main(argv: list[str]) -> int:
     result["duration_s"] = round(time.perf_counter() - started, 1)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    flags = [flag for flag in ("quick", "nodelay", "chaos") if getattr(args, flag)]
+    flags = [flag for flag in ("quick", "chaos") if getattr(args, flag)]
     name = "-".join([stamp, *flags])
     json_path = args.out / f"{name}.json"
     json_path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
