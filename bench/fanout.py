@@ -32,10 +32,11 @@ class _DeliverTimer:
         self._lock = threading.Lock()
 
     def __enter__(self) -> _DeliverTimer:
-        def timed(client: Any, envelope: Any) -> bool:
+        def timed(*args: Any) -> bool | None:
             started = time.perf_counter()
             try:
-                return bool(self._original(client, envelope))
+                result: bool | None = self._original(*args)
+                return result
             finally:
                 with self._lock:
                     self.spans.append((started, time.perf_counter()))

@@ -384,6 +384,9 @@ class SessionManager:
             await self.handle_message(queue, message.get("body"), message.get("receipt_handle"))
         if not messages:
             await self._quiet(queue)
+        else:
+            # Show the new state first: the renderer runs while the acknowledgement is in flight.
+            self._notify()
         # Acknowledge only after the state reflects the messages (and before saving it, so a
         # reload cannot see a saved state whose messages come back — they would be dropped anyway).
         await self._flush_acks()
