@@ -47,6 +47,9 @@ class Settings:
             value = env.get(name)
             return default if value is None or value == "" else value
 
+        if env.get("AWS_LAMBDA_FUNCTION_NAME") and not env.get("PBFM_COOKIE_SECRET"):
+            # Each Lambda container would invent its own secret and reject the others' cookies.
+            raise RuntimeError("PBFM_COOKIE_SECRET must be set in AWS (pbfm-webpage deploy sets it)")
         origins = tuple(o.strip() for o in env.get("PBFM_ALLOWED_ORIGINS", "").split(",") if o.strip())
         return cls(
             table_name=get("PBFM_TABLE", defaults.table_name),
