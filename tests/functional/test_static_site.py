@@ -23,10 +23,17 @@ from chalice_app.static_site import (
 
 PYODIDE = f"/vendor/pyodide/{RUNTIME_VERSIONS['pyodide']}"
 PYSCRIPT = f"/vendor/pyscript/{RUNTIME_VERSIONS['pyscript']}"
-runtime_installed = pytest.mark.skipif(
-    not (VENDOR / "pyodide" / "pyodide.asm.wasm").is_file(),
-    reason="runtime not installed (npm ci && python scripts/install_web_assets.py)",
-)
+
+
+@pytest.fixture
+def require_runtime() -> None:
+    # ./dev.sh installs the runtime before any test runs: its absence is a failure, never a skip.
+    assert (VENDOR / "pyodide" / "pyodide.asm.wasm").is_file(), (
+        "runtime not installed (npm ci && python scripts/install_web_assets.py)"
+    )
+
+
+runtime_installed = pytest.mark.usefixtures("require_runtime")
 
 
 def make_client(settings: Settings) -> Client:

@@ -240,10 +240,13 @@ def inspector(url: str, *args: str) -> Any:
     return json.loads(completed.stdout)
 
 
-needs_inspector = pytest.mark.skipif(
-    not INSPECTOR.exists() or shutil.which("node") is None,
-    reason="run `npm ci` (MCP Inspector CLI) and install Node 20+",
-)
+@pytest.fixture
+def require_inspector() -> None:
+    # ./dev.sh runs `npm ci` before any test: a missing Inspector is a failure, never a skip.
+    assert INSPECTOR.exists() and shutil.which("node") is not None, "run `npm ci` (MCP Inspector CLI)"
+
+
+needs_inspector = pytest.mark.usefixtures("require_inspector")
 
 
 @needs_inspector
