@@ -31,5 +31,6 @@ def openapi_json() -> Response:
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep_sessions(event: Any) -> dict[str, int]:
-    """Promote observers of silent masters and remove stale browsers in every active session."""
-    return {"sessions": context.service().sweep_all()}
+    """Promote observers of silent masters, remove stale browsers, delete expired sessions' queues."""
+    live, expired = context.service().sweep_all()
+    return {"sessions": live, "expired": expired}

@@ -151,21 +151,24 @@ class EventStore:
             raise Gone(f"Session {session_id!r} has ended.")
         return record
 
-    def active_session_ids(self) -> list[str]:
-        ids: list[str] = []
-        now = int(self._clock())
+    def active_session_ids(self) -> tuple[list[str], list[str]]:
+        """Sessions not ended: (live ones, ones whose TTL has passed and that still hold queues)."""
+        live: list[str] = []
+        expired: list[str] = []
+        now = self._clock()
         with aws_errors("listing sessions"):
             paginator = self._db.get_paginator("scan")
             for page in paginator.paginate(
                 TableName=self._table,
-                FilterExpression="SK = :meta AND #s = :active AND expires_at > :now",
+                FilterExpression="SK = :meta AND #s = :active",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":meta": {"S": "METADATA"}, ":active": {"S": "active"},
-                                           ":now": {"N": str(now)}},
-                ProjectionExpression="session_id",
+                ExpressionAttributeValues={":meta": {"S": "METADATA"}, ":active": {"S": "active"}},
+                ProjectionExpression="session_id, expires_at",
             ):
-                ids.extend(item["session_id"]["S"] for item in page.get("Items", []))
-        return ids
+                for item in page.get("Items", []):
+                    target = expired if int(item["expires_at"]["N"]) < now else live
+                    target.append(item["session_id"]["S"])
+        return live, expired
 
     def set_master(self, session_id: str, new_master: str, expected: str | None) -> bool:
         """Compare-and-set the master; False when another request changed it first."""

@@ -43,6 +43,7 @@ from chalice_app.models import (
 )
 from chalice_app.price_sources import PRICE_SOURCE_NAMES, make_price_source
 from chalice_app.registry import api_function
+from chalice_app.sessions import Participant
 from web_py.content import Layout, PriceQuote
 from web_py.messages import MessageError, MessageType
 
@@ -54,7 +55,7 @@ def _page_path(session_id: str) -> str:
     return f"/session/{session_id}"
 
 
-def _participant_models(people: list) -> list[ParticipantInfo]:
+def _participant_models(people: list[Participant]) -> list[ParticipantInfo]:
     return [ParticipantInfo(client_id=p.client_id, role=p.role, joined_at=p.joined_at,
                             last_heartbeat_age_s=p.last_heartbeat_age_s) for p in people]
 

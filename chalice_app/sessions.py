@@ -300,14 +300,39 @@ class SessionService:
             if now - client.last_heartbeat > self.settings.stale_after_s:
                 self._remove_client(session_id, client.client_id, delete_queues=True, announce=True)
 
-    def sweep_all(self) -> int:
-        ids = self.store.active_session_ids()
-        for session_id in ids:
+    def sweep_all(self) -> tuple[int, int]:
+        """The scheduled sweep: liveness in every live session; queues of expired ones deleted."""
+        live, expired = self.store.active_session_ids()
+        for session_id in live:
             try:
                 self.sweep(session_id)
             except Exception:
                 log.exception("sweep of %s failed", session_id)
-        return len(ids)
+        for session_id in expired:
+            try:
+                self.expire(session_id)
+            except Exception:
+                log.exception("expiring %s failed", session_id)
+        return len(live), len(expired)
+
+    def expire(self, session_id: str) -> int:
+        """A session past its TTL that nobody ended: delete its queues and mark it ended.
+
+        Its items go with DynamoDB's TTL and its documents with the bucket's lifecycle rule; only
+        the queues would otherwise outlive it.
+        """
+        removed = self._delete_all_queues(session_id)
+        self.store.mark_ended(session_id)
+        return removed
+
+    def _delete_all_queues(self, session_id: str) -> int:
+        removed = 0
+        for client in self.store.list_clients(session_id, active_only=False):
+            self.queues.delete_queue(client.live_queue_url)
+            self.queues.delete_queue(client.history_queue_url)
+            if self.store.mark_client_gone(session_id, client.client_id):
+                removed += 1
+        return removed
 
     def transfer_control(self, session_id: str, client_id: str) -> str | None:
         session = self.store.require_session(session_id)
@@ -359,10 +384,4 @@ class SessionService:
             "session_id": session_id, "ended_at": self._clock(),
             "events": [self.envelope(session_id, e, with_url=False).to_dict() for e in events],
         })
-        removed = 0
-        for client in self.store.list_clients(session_id, active_only=False):
-            self.queues.delete_queue(client.live_queue_url)
-            self.queues.delete_queue(client.history_queue_url)
-            if self.store.mark_client_gone(session_id, client.client_id):
-                removed += 1
-        return delivery.seq, archive_key, removed
+        return delivery.seq, archive_key, self._delete_all_queues(session_id)

@@ -251,3 +251,26 @@ def test_recreating_a_browsers_queues_through_mcp(stack: LocalStack, session_id:
     assert info["recreated"] is True
     assert info["history_queue"].endswith("-history.fifo") and len(info["history_queue"]) <= 80
     b.catch_up(info["last_seq"])
+
+
+def test_the_scheduled_sweep_deletes_the_queues_of_expired_sessions(stack: LocalStack, session_id: str) -> None:
+    from chalice_app.application import sweep_sessions
+
+    stack.service.store.create_session(session_id, None, ttl_s=3)
+    b = browser(stack, session_id)
+    b.join()
+    record = stack.service.store.get_client(session_id, b.client_id)
+    assert record is not None and stack.service.queues.exists(record.live_queue_url)
+    time.sleep(3.5)
+    # Expired: invisible to the API at once (TTL deletion is lazy, so reads filter on expires_at) ...
+    assert b.http.post("/api/webpage_get_session_status", json={"session_id": session_id}).status_code == 404
+    # ... and the scheduled sweep deletes what DynamoDB's TTL and the bucket's lifecycle do not: queues.
+    scheduled_event = {"version": "0", "id": "sweep", "detail-type": "Scheduled Event", "source": "aws.events",
+                       "account": "123456789012", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
+                       "resources": [], "detail": {}}
+    result = sweep_sessions(scheduled_event, None)
+    assert result["expired"] >= 1
+    assert not stack.service.queues.exists(record.live_queue_url)
+    assert not stack.service.queues.exists(record.history_queue_url)
+    # Marked ended: the next sweep leaves it alone.
+    assert session_id not in stack.service.store.active_session_ids()[1]
