@@ -68,7 +68,6 @@ class PriceDriver:
         call_tool(self.mcp_url, "webpage_create_session", {"session_id": self.session_id,
                                                            "title": "HASH-USD live"}, self.token)
         call_tool(self.mcp_url, "webpage_send_to_browsers", {"session_id": self.session_id, "content": {
-            "title": "HASH-USD, live",
             "blocks": [
                 {"kind": "text", "style": "heading", "text": "HASH on Figure Markets"},
                 {"kind": "price_card"},
