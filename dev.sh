@@ -17,6 +17,14 @@ setup_python() {
   fi
 }
 
+# The older MCP SDK (1.x) in a venv of its own: the tests drive the server with it too.
+setup_mcp1() {
+  if [[ ! -x .venv-mcp1/bin/python ]] || ! .venv-mcp1/bin/python -c 'import mcp' 2>/dev/null; then
+    python3 -m venv .venv-mcp1
+    .venv-mcp1/bin/python -m pip install --quiet 'mcp==1.30.0'
+  fi
+}
+
 setup_web() {
   local want; want="$(stamp package-lock.json)"
   if [[ "$(cat node_modules/.pbfm-stamp 2>/dev/null)" != "$want" ]]; then
@@ -39,7 +47,7 @@ case "$command" in
     setup_python; setup_web
     exec .venv/bin/pbfm-webpage "$command" "$@" ;;
   test)
-    setup_python; setup_web; setup_chromium
+    setup_python; setup_web; setup_chromium; setup_mcp1
     .venv/bin/ruff check .
     exec .venv/bin/python -m pytest "$@" ;;
   bench)

@@ -1,0 +1,27 @@
+"""Run by the mcp 1.x SDK in its own venv (.venv-mcp1): drive the server, print what it saw as JSON."""
+
+import asyncio
+import json
+import sys
+
+from mcp import ClientSession
+from mcp.client.streamable_http import streamablehttp_client
+
+
+async def main(url: str, session_id: str) -> None:
+    async with streamablehttp_client(url) as (read, write, _), ClientSession(read, write) as session:
+        init = await session.initialize()
+        tools = await session.list_tools()
+        created = await session.call_tool("webpage_create_session", {"session_id": session_id})
+        failed = await session.call_tool("webpage_update_hash_price_display", {"session_id": "nobody-home-v1"})
+        print(json.dumps({
+            "protocol": init.protocolVersion,
+            "server": init.serverInfo.name,
+            "tools": sorted(tool.name for tool in tools.tools),
+            "created": created.structuredContent,
+            "failed_is_error": failed.isError,
+            "failed_text": failed.content[0].text if failed.content else "",
+        }))
+
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
