@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import string
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from web_py.messages import BY_REFERENCE, CLIENT_ID_LENGTH, Envelope, MessageTyp
 
 log = logging.getLogger(__name__)
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+QUEUE_URL_CACHE = 4096
 
 
 def new_client_id() -> str:
@@ -67,6 +69,8 @@ class SessionService:
         self.blobs = blobs
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fanout")
+        self._queue_urls: dict[tuple[str, str], tuple[str, str]] = {}
+        self._queue_urls_lock = threading.Lock()
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -246,22 +250,52 @@ class SessionService:
 
     # -- browsers' queues ----------------------------------------------------------------------
 
-    def _client_queue(self, session_id: str, client_id: str, queue: str) -> str:
+    def _active_client(self, session_id: str, client_id: str) -> ClientRecord:
         client = self.store.get_client(session_id, client_id)
         if client is None:
             raise NotFound("Unknown browser for this session; join it first.")
         if not client.active:
             raise Gone("This browser was removed from the session; join again.")
-        return client.live_queue_url if queue == "live" else client.history_queue_url
+        return client
+
+    def _known_queue(self, session_id: str, client_id: str, queue: str) -> str:
+        """The queue URL for a poll or an ack, without a DynamoDB read on the hot path.
+
+        A browser's queue URLs never change (its queue names are fixed by its ids), and a removed
+        browser's queues are deleted, so the queue itself answers "gone": no status read needed.
+        """
+        key = (session_id, client_id)
+        with self._queue_urls_lock:
+            urls = self._queue_urls.get(key)
+        if urls is None:
+            client = self._active_client(session_id, client_id)
+            urls = (client.live_queue_url, client.history_queue_url)
+            with self._queue_urls_lock:
+                self._queue_urls[key] = urls
+                if len(self._queue_urls) > QUEUE_URL_CACHE:
+                    self._queue_urls.pop(next(iter(self._queue_urls)))
+        return urls[0] if queue == "live" else urls[1]
+
+    def _forget_queues(self, session_id: str, client_id: str) -> None:
+        with self._queue_urls_lock:
+            self._queue_urls.pop((session_id, client_id), None)
 
     def poll(self, session_id: str, client_id: str, queue: str, wait_s: int, max_messages: int
              ) -> list[tuple[str, str]]:
-        url = self._client_queue(session_id, client_id, queue)
-        return self.queues.receive(url, wait_s, max_messages)
+        url = self._known_queue(session_id, client_id, queue)
+        try:
+            return self.queues.receive(url, wait_s, max_messages)
+        except Gone:
+            self._forget_queues(session_id, client_id)
+            raise
 
     def delete(self, session_id: str, client_id: str, queue: str, receipts: Sequence[str]) -> int:
-        url = self._client_queue(session_id, client_id, queue)
-        return self.queues.delete(url, receipts)
+        url = self._known_queue(session_id, client_id, queue)
+        try:
+            return self.queues.delete(url, receipts)
+        except Gone:
+            self._forget_queues(session_id, client_id)
+            raise
 
     def events_after(self, session_id: str, after_seq: int, limit: int) -> tuple[list[Envelope], int]:
         session = self.store.require_session(session_id, active=False)
@@ -271,7 +305,7 @@ class SessionService:
     # -- roles and liveness --------------------------------------------------------------------
 
     def heartbeat(self, session_id: str, client_id: str) -> tuple[str, SessionRecord]:
-        self._client_queue(session_id, client_id, "live")
+        self._active_client(session_id, client_id)
         self.store.touch_client(session_id, client_id)
         session = self.store.require_session(session_id)
         now = self._clock()
@@ -328,6 +362,7 @@ class SessionService:
     def _delete_all_queues(self, session_id: str) -> int:
         removed = 0
         for client in self.store.list_clients(session_id, active_only=False):
+            self._forget_queues(session_id, client.client_id)
             self.queues.delete_queue(client.live_queue_url)
             self.queues.delete_queue(client.history_queue_url)
             if self.store.mark_client_gone(session_id, client.client_id):
@@ -354,7 +389,7 @@ class SessionService:
         return True
 
     def require_master(self, session_id: str, client_id: str) -> None:
-        self._client_queue(session_id, client_id, "live")
+        self._active_client(session_id, client_id)
         session = self.store.require_session(session_id)
         if session.master_client_id != client_id:
             raise Forbidden("Only the master browser may do this; this browser is an observer.")
@@ -364,6 +399,7 @@ class SessionService:
         if client is None or not self.store.mark_client_gone(session_id, client_id):
             return
         self.store.remove_from_fanout(session_id, client_id)
+        self._forget_queues(session_id, client_id)
         if delete_queues:
             self.queues.delete_queue(client.live_queue_url)
             self.queues.delete_queue(client.history_queue_url)
