@@ -32,11 +32,10 @@ class _DeliverTimer:
         self._lock = threading.Lock()
 
     def __enter__(self) -> _DeliverTimer:
-        def timed(*args: Any) -> bool | None:
+        def timed(*args: Any) -> Any:
             started = time.perf_counter()
             try:
-                result: bool | None = self._original(*args)
-                return result
+                return self._original(*args)
             finally:
                 with self._lock:
                     self.spans.append((started, time.perf_counter()))

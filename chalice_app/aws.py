@@ -51,6 +51,17 @@ def build_clients(settings: Settings) -> AwsClients:
     return AwsClients(s3=client("s3"), sqs=client("sqs"), dynamodb=client("dynamodb"))
 
 
+def default_region(fallback: str) -> str:
+    """The region the ambient AWS configuration names (profile or environment), else ``fallback``."""
+    return boto3.session.Session().region_name or fallback
+
+
+def caller_account(region: str) -> str:
+    """The account of the ambient credentials; raises botocore's errors when there are none."""
+    sts = boto3.session.Session(region_name=region).client("sts", region_name=region)
+    return str(sts.get_caller_identity()["Account"])
+
+
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 

@@ -30,6 +30,18 @@ def configure(settings: Settings) -> SessionService:
     return service
 
 
+def swap(replacement: SessionService | None) -> SessionService | None:
+    """Install ``replacement`` (None: build from the environment on next use); returns the previous.
+
+    A local stack installs its own services and puts the previous ones back when it stops, so
+    stacks started one inside another (a benchmark inside a test run) leave no dangling endpoint.
+    """
+    global _service
+    with _lock:
+        previous, _service = _service, replacement
+    return previous
+
+
 def service() -> SessionService:
     """The configured services, built from the environment on first use (Lambda's case)."""
     current = _service

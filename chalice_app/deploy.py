@@ -524,19 +524,17 @@ def _deploy(
     if stage.name == "local":
         raise DeployError("the local stage runs on moto (`pbfm-webpage serve`), not in AWS")
 
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from chalice_app.aws import build_clients
+    from chalice_app.aws import build_clients, caller_account, default_region
     from chalice_app.settings import Settings
 
-    session = boto3.session.Session()
-    region = session.region_name or DEFAULT_REGION
+    region = default_region(DEFAULT_REGION)
     check_asset_base_url(stage, region)
     assets = runtime_assets(runtime_dir)
     try:
         # Fails fast, before anything is created, when there are no usable credentials.
-        account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+        account = caller_account(region)
     except (BotoCoreError, ClientError) as exc:
         raise DeployError(f"no usable AWS credentials ({exc}); see docs/DEPLOY.md") from exc
     print(f"deploying stage {stage.name} to account {account} in {region}")

@@ -27,6 +27,9 @@ LOCAL_CREDENTIALS = {
 }
 
 
+_NOT_STARTED = object()
+
+
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, overrides: Mapping[str, str] | None = None,
                  *, quiet: bool = True) -> None:
@@ -37,6 +40,7 @@ class LocalStack:
         self._moto: Any = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._previous_service: Any = _NOT_STARTED
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -73,6 +77,7 @@ class LocalStack:
         from chalice_app.settings import Settings
 
         self.settings = Settings.from_env(env)
+        self._previous_service = context.swap(None)
         self.service = context.configure(self.settings)
         clients = build_clients(self.settings)
         create_resources(clients.s3, clients.dynamodb, table_name=self.settings.table_name,
@@ -83,6 +88,12 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        if self._previous_service is not _NOT_STARTED:
+            from chalice_app import context
+
+            # The app is shared by every stack in this process: give it back to the one before us.
+            context.swap(self._previous_service)
+            self._previous_service = _NOT_STARTED
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

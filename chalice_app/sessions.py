@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,6 +34,12 @@ QUEUE_URL_CACHE = 4096
 
 def new_client_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(CLIENT_ID_LENGTH))
+
+
+class Sent(Enum):
+    OK = "ok"
+    QUEUE_GONE = "queue_gone"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -199,10 +206,11 @@ class SessionService:
         event = appended.event
         envelope = self.envelope(session_id, event)
         targets = sorted(appended.fanout.items())
-        results = list(self._pool.map(lambda t: self._deliver(t[0], t[1], envelope), targets)) \
-            if len(targets) > 1 else [self._deliver(cid, url, envelope) for cid, url in targets]
-        failed = tuple(cid for (cid, _), ok in zip(targets, results, strict=True) if not ok)
-        gone = [cid for (cid, _), ok in zip(targets, results, strict=True) if ok is False]
+        results = list(self._pool.map(lambda t: self._deliver(t[1], envelope), targets)) \
+            if len(targets) > 1 else [self._deliver(url, envelope) for _, url in targets]
+        outcome = dict(zip((cid for cid, _ in targets), results, strict=True))
+        failed = tuple(cid for cid, sent in outcome.items() if sent is not Sent.OK)
+        gone = [cid for cid, sent in outcome.items() if sent is Sent.QUEUE_GONE]
         for client_id in gone:
             self._remove_client(session_id, client_id, delete_queues=False, announce=False)
         if gone and kind is not MessageType.SESSION_ENDED:
@@ -211,8 +219,8 @@ class SessionService:
             self._snapshot_quietly(session_id)
         return Delivery(event.seq, len(targets) - len(failed), len(failed), failed)
 
-    def _deliver(self, client_id: str, live_queue_url: str, envelope: Envelope) -> bool | None:
-        """True when sent; False when the queue is gone; None when it failed for another reason.
+    def _deliver(self, live_queue_url: str, envelope: Envelope) -> Sent:
+        """Send one event to one live queue.
 
         Only a missing queue removes the browser. Any other failure is retried, then reported: the
         event is safe in the log and the browser repairs the gap when its next message arrives.
@@ -220,15 +228,15 @@ class SessionService:
         for attempt in range(3):
             try:
                 self.queues.send(live_queue_url, envelope, dedup_id=str(envelope.seq))
-                return True
+                return Sent.OK
             except QueueMissing:
-                return False
+                return Sent.QUEUE_GONE
             except (ClientError, BotoCoreError):
                 if attempt == 2:
-                    log.exception("fan-out of seq %s to %s failed", envelope.seq, client_id)
-                    return None
+                    log.exception("fan-out of seq %s to %s failed", envelope.seq, live_queue_url)
+                    return Sent.FAILED
                 time.sleep(0.01 * (attempt + 1))
-        return None
+        return Sent.FAILED
 
     def _snapshot_quietly(self, session_id: str) -> None:
         # A snapshot is an optimisation for joins: failing to take one must not fail the publish.

@@ -102,7 +102,7 @@ def test_eight_concurrent_writers_get_distinct_gapless_sequences(stack: LocalSta
     assert last_seq(stack, session_id) == 200
 
 
-def test_browsers_joining_while_200_events_stream_see_each_once_in_order(stack: LocalStack, session_id: str) -> None:
+def test_browsers_joining_while_200_events_stream_apply_each_once_in_order(stack: LocalStack, session_id: str) -> None:
     create(stack, session_id)
     first = browser(stack, session_id)
     first.join()
