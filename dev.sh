@@ -37,7 +37,9 @@ setup_web() {
 setup_chromium() {
   if [[ ! -x /usr/bin/chromium ]]; then
     local sudo=""; [[ "$(id -u)" != 0 ]] && sudo="sudo"
-    $sudo apt-get update -qq && $sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    # `env` so the variable assignment works with and without sudo (as root, $sudo is empty).
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
 }
 
