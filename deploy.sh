@@ -14,4 +14,4 @@ python="python3"
 if [[ -x .venv/bin/python ]]; then
   python=".venv/bin/python"
 fi
-exec "$python" -m chalice_app.deploy --stage "$stage" "$@"
+exec "$python" -m pbfm_tooling.deploy --stage "$stage" "$@"

@@ -12,7 +12,7 @@ setup_python() {
   if [[ ! -x .venv/bin/python ]]; then python3 -m venv .venv; fi
   if [[ "$(cat .venv/.pbfm-stamp 2>/dev/null)" != "$want" ]]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[test]'
+    .venv/bin/python -m pip install --quiet -e '.[tooling,test]'
     echo "$want" > .venv/.pbfm-stamp
   fi
 }

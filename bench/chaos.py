@@ -29,8 +29,8 @@ import httpx
 from bench.harness import last_seq, new_session, price_documents, reference_state
 from chalice_app.aws import build_clients
 from chalice_app.blobs import generate_key
-from chalice_app.headless_browser import HeadlessBrowser, JoinFailed
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.headless_browser import HeadlessBrowser, JoinFailed
+from pbfm_tooling.local_stack import LocalStack
 from web_py import page_state
 from web_py.messages import MessageType
 from web_py.queue_processor import Apply, Decision, DualQueueProcessor

@@ -21,7 +21,7 @@ import httpx
 
 from bench.harness import new_session
 from bench.stats import summary
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.local_stack import LocalStack
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

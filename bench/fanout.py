@@ -18,8 +18,8 @@ from typing import Any
 
 from bench.harness import last_seq, new_session, price_documents, publish_price, register_bulk
 from bench.stats import summary
-from chalice_app.headless_browser import HeadlessBrowser
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.headless_browser import HeadlessBrowser
+from pbfm_tooling.local_stack import LocalStack
 
 
 class _DeliverTimer:

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.stats import summary
 from chalice_app.aws import build_clients
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.local_stack import LocalStack
 
 BODY = "x" * 600  # about the size of a PRICE_UPDATE envelope with its presigned URL
 

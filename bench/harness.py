@@ -12,9 +12,9 @@ import httpx
 from chalice_app import cookies
 from chalice_app.blobs import generate_key
 from chalice_app.event_store import ClientRecord, _event_sk, _to_item
-from chalice_app.headless_browser import HeadlessBrowser
-from chalice_app.local_stack import LocalStack
 from chalice_app.price_sources import SimulatedSource
+from pbfm_tooling.headless_browser import HeadlessBrowser
+from pbfm_tooling.local_stack import LocalStack
 from web_py import page_state
 from web_py.messages import BY_REFERENCE, MessageType
 

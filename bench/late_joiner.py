@@ -13,8 +13,8 @@ from typing import Any
 
 from bench.harness import last_seq, new_session, reference_state, seed_history
 from bench.stats import summary
-from chalice_app.headless_browser import HeadlessBrowser
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.headless_browser import HeadlessBrowser
+from pbfm_tooling.local_stack import LocalStack
 
 
 def measure(stack: LocalStack, sizes: list[int], repeats: int) -> list[dict[str, Any]]:

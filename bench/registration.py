@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.harness import browser_http, new_session
 from bench.stats import summary
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.local_stack import LocalStack
 
 
 def measure(stack: LocalStack, sessions: int, per_session: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench import fanout, floor, late_joiner, registration
 from bench.report import render_table
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.local_stack import LocalStack
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {

@@ -10,7 +10,7 @@ import time
 import pytest
 from playwright.sync_api import Page
 
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.local_stack import LocalStack
 from tests.browser.harness import (
     Browsers,
     Shown,

@@ -7,7 +7,7 @@ The large run is ``pbfm-webpage bench --chaos`` (5,000 events); both use ``bench
 from __future__ import annotations
 
 from bench.chaos import ChaosPlan, coverage, run_chaos
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.local_stack import LocalStack
 
 
 def test_coverage_counts_lost_duplicated_and_out_of_order() -> None:

@@ -73,7 +73,7 @@ def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """``chalice package`` with the merge template, once per stage: the directory with sam.json + zip."""
-    from chalice_app import deploy
+    from pbfm_tooling import deploy
 
     done: dict[str, Path] = {}
 

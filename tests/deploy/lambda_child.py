@@ -102,6 +102,11 @@ def main() -> None:
             for name in ("chalice", "chalice_app", "web_py", "pydantic", "pydantic_core", "boto3")
         },
         "has_mcp": "mcp" in sys.modules,
+        # Imported by loading app.py alone: none of the tooling's libraries may be among them.
+        # (subprocess is not listed: botocore imports it; test_package checks that our code does not.)
+        "tooling_imported": sorted(
+            name for name in ("mcp", "moto", "httpx", "playwright", "pbfm_tooling", "bench") if name in sys.modules
+        ),
     }
 
     def call(method: str, path: str, body: Any = None, cookie: str | None = None) -> dict[str, Any]:

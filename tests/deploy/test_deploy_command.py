@@ -19,7 +19,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chalice_app import deploy, static_site
+from chalice_app import static_site
+from pbfm_tooling import deploy
 
 API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
 API_ORIGIN = "https://abc123.execute-api.us-east-1.amazonaws.com"
@@ -183,7 +184,7 @@ def test_api_origin() -> None:
 
 def test_cli_forwards_deploy_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     """``pbfm-webpage deploy --stage dev --dry-run`` (the documented command) reaches ``deploy_main``."""
-    from chalice_app import cli
+    from pbfm_tooling import cli
 
     seen: list[list[str]] = []
     monkeypatch.setattr(deploy, "deploy_main", lambda argv: seen.append(list(argv)) or 0)

@@ -20,7 +20,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chalice_app import deploy, resources, static_site
+from chalice_app import static_site
+from pbfm_tooling import deploy, resources
 
 # What the python3.11 Lambda runtime has besides the standard library (boto3 and its dependencies).
 LAMBDA_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
@@ -125,6 +126,7 @@ def test_imports_come_from_the_zip_and_the_lambda_runtime(report: dict[str, Any]
         assert report["modules"][name].startswith(str(task)), (name, report["modules"][name])
     assert report["modules"]["boto3"].startswith(str(runtime))
     assert report["has_mcp"] is False
+    assert report["tooling_imported"] == []
 
 
 def test_create_join_poll(report: dict[str, Any]) -> None:

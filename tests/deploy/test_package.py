@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import zipfile
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from chalice_app import deploy, resources, static_site
+from chalice_app import static_site
+from pbfm_tooling import deploy, resources
 
 STAGES = ("dev", "prod")
 ALLOWED_TYPES = {
@@ -187,6 +189,28 @@ def test_zip_holds_what_lambda_needs(packaged: Callable[[str], Path]) -> None:
     page_modules = {n for n in static_site.PAGE_MODULES if (static_site.WEB_PY / n).is_file()}
     assert {f"web_py/{n}" for n in page_modules} <= names
     assert {f"chalice_app/{p.name}" for p in (deploy.ROOT / "chalice_app").glob("*.py")} <= names
+    # The tooling is installed with the project but never shipped.
+    assert not tops & {"pbfm_tooling", "bench", "tests", "scripts", "moto", "httpx", "mcp"}
+
+
+RUNTIME_PACKAGES = ("chalice_app", "web_py")
+TOOLING_IMPORTS = {"subprocess", "moto", "mcp", "httpx", "playwright", "pbfm_tooling", "bench", "tests"}
+
+
+def test_runtime_code_imports_no_tooling() -> None:
+    """The zipped packages import nothing of the tooling, not even lazily inside a function."""
+    offenders = []
+    for package in RUNTIME_PACKAGES:
+        for path in sorted((deploy.ROOT / package).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in TOOLING_IMPORTS]
+    assert offenders == []
 
 
 def test_custom_domain_is_a_page_origin(tmp_path: Path) -> None:

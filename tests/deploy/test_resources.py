@@ -1,4 +1,4 @@
-"""``chalice_app.resources`` against a real moto server: keys, TTL, lifecycle and CORS as S3 answers."""
+"""``pbfm_tooling.resources`` against a real moto server: keys, TTL, lifecycle and CORS as S3 answers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from chalice_app import resources
+from pbfm_tooling import resources
 
 PAGE_ORIGIN = "http://127.0.0.1:8000"
 

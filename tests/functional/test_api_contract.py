@@ -13,8 +13,8 @@ import pytest
 from chalice.test import Client
 
 from chalice_app.application import app
-from chalice_app.local_stack import LocalStack
 from chalice_app.registry import registry
+from pbfm_tooling.local_stack import LocalStack
 
 PRODUCT_MCP_TOOLS = {
     "webpage_create_session", "webpage_create_browser_queues", "webpage_update_hash_price_display",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalice_app.application import app
-from chalice_app.local_stack import LocalStack
 from chalice_app.static_site import base_path
+from pbfm_tooling.local_stack import LocalStack
 
 
 class LambdaContext:

@@ -16,7 +16,7 @@ import pytest
 
 def start(*args: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "chalice_app.cli", *args, "--port", "0"],
+        [sys.executable, "-m", "pbfm_tooling.cli", *args, "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stdout is not None

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from mcp import Client
 
-from chalice_app.ai_driver import ToolFailed, call_tool, call_tools
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.ai_driver import ToolFailed, call_tool, call_tools
+from pbfm_tooling.local_stack import LocalStack
 from tests.functional.test_api_contract import PRODUCT_MCP_TOOLS
 
 INSPECTOR = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "mcp-inspector"

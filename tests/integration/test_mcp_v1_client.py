@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.local_stack import LocalStack
 from tests.functional.test_api_contract import PRODUCT_MCP_TOOLS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.local_stack import LocalStack
 from tests.browser.stack_client import HttpxHttp, mcp_call, rest_call
 from web_py.messages import Envelope, MessageType
 from web_py.session_manager import ApiFailure, MemoryStore, SessionManager, TransportError

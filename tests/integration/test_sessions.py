@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
-from chalice_app.ai_driver import call_tool
-from chalice_app.headless_browser import HeadlessBrowser
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.ai_driver import call_tool
+from pbfm_tooling.headless_browser import HeadlessBrowser
+from pbfm_tooling.local_stack import LocalStack
 from web_py.messages import MessageType
 
 

@@ -51,7 +51,7 @@ class LocalStack:
 
         if not moto_settings.DISABLE_GLOBAL_CORS:
             raise RuntimeError("moto was imported before MOTO_DISABLE_GLOBAL_CORS=true was set: import "
-                               "chalice_app.local_stack first, or S3 would answer CORS unlike AWS")
+                               "pbfm_tooling.local_stack first, or S3 would answer CORS unlike AWS")
 
         if self.quiet:
             # moto's werkzeug logs every AWS call; our own log is what matters locally.
@@ -73,8 +73,8 @@ class LocalStack:
         os.environ.update({k: v for k, v in env.items() if k.startswith("PBFM_")})
         from chalice_app import context
         from chalice_app.aws import build_clients
-        from chalice_app.resources import create_resources
         from chalice_app.settings import Settings
+        from pbfm_tooling.resources import create_resources
 
         self.settings = Settings.from_env(env)
         self._previous_service = context.swap(None)

@@ -1,6 +1,6 @@
 """The bucket, the table and their CORS/TTL/lifecycle: defined once, used twice.
 
-The CloudFormation merge template (``chalice_app/deploy.py``) and the local stack on moto (and the
+The CloudFormation merge template (``pbfm_tooling/deploy.py``) and the local stack on moto (and the
 ``chalice deploy`` path, which creates no CloudFormation resources) both build their resources from
 the functions below, so the table's keys or the bucket's CORS cannot drift between moto and AWS.
 

@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from chalice_app.local_stack import LocalStack
+from pbfm_tooling.local_stack import LocalStack
 
 
 def _serve(args: argparse.Namespace, *, demo: bool) -> int:
@@ -31,7 +31,7 @@ def _serve(args: argparse.Namespace, *, demo: bool) -> int:
         print(f"  API:   {stack.base_url}/api/openapi.json")
         driver = None
         if demo:
-            from chalice_app.ai_driver import PriceDriver
+            from pbfm_tooling.ai_driver import PriceDriver
 
             driver = PriceDriver(stack.mcp_url, args.session, interval_s=args.interval).start()
             print(f"  demo:  open {stack.page_url(args.session)} in several browsers;"
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench_main(argv[1:])
     if argv[:1] == ["deploy"]:
-        from chalice_app.deploy import deploy_main
+        from pbfm_tooling.deploy import deploy_main
 
         return deploy_main(argv[1:])
     parser = argparse.ArgumentParser(prog="pbfm-webpage", description=__doc__)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalice_app import resources
+from pbfm_tooling import resources
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = ROOT / ".chalice" / "config.json"
@@ -347,7 +347,7 @@ def check_functions(template: Mapping[str, Any]) -> None:
         if resource_type is None:
             problems.append(f"{logical_id} has no Type: the merge template targets a resource Chalice did not make")
     if problems:
-        raise DeployError("merged template: " + "; ".join(problems) + " (update FUNCTIONS in chalice_app/deploy.py)")
+        raise DeployError("merged template: " + "; ".join(problems) + " (update FUNCTIONS in pbfm_tooling/deploy.py)")
 
 
 def lint(template_file: Path, *, run: Runner = _run) -> None:
