@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# One entry point for a fresh machine: ./dev.sh demo | ./dev.sh test | ./dev.sh serve | ./dev.sh bench
+# One entry point for a fresh machine: ./dev.sh demo | test | serve | bench | setup
 # Installs what is missing (Python deps in .venv, the npm runtime served to browsers, Debian's
 # chromium for the browser tests), then runs the command. Safe to re-run: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# Where the browser tests expect Debian's chromium. PBFM_CHROMIUM only lets the set-up test
+# (tests/setup) pretend it is absent, so the install step runs even where chromium is installed.
+CHROMIUM="${PBFM_CHROMIUM:-/usr/bin/chromium}"
 
 stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
 
@@ -35,11 +39,12 @@ setup_web() {
 }
 
 setup_chromium() {
-  if [[ ! -x /usr/bin/chromium ]]; then
+  if [[ ! -x "$CHROMIUM" ]]; then
     local sudo=""; [[ "$(id -u)" != 0 ]] && sudo="sudo"
     # `env` so the variable assignment works with and without sudo (as root, $sudo is empty).
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    if [[ ! -x /usr/bin/chromium ]]; then echo "dev.sh: chromium did not install" >&2; exit 1; fi
   fi
 }
 
@@ -48,6 +53,8 @@ case "$command" in
   demo|serve)
     setup_python; setup_web
     exec .venv/bin/pbfm-webpage "$command" "$@" ;;
+  setup)
+    setup_python; setup_web; setup_chromium; setup_mcp1 ;;
   test)
     setup_python; setup_web; setup_chromium; setup_mcp1
     .venv/bin/ruff check .
@@ -56,5 +63,5 @@ case "$command" in
     setup_python; setup_web; setup_chromium
     exec .venv/bin/pbfm-webpage bench "$@" ;;
   *)
-    echo "usage: ./dev.sh demo|serve|test|bench [args]" >&2; exit 2 ;;
+    echo "usage: ./dev.sh demo|serve|test|bench|setup [args]" >&2; exit 2 ;;
 esac
