@@ -17,7 +17,7 @@ class Settings:
     table_name: str = DEFAULT_TABLE
     bucket_name: str = DEFAULT_BUCKET
     queue_prefix: str = DEFAULT_QUEUE_PREFIX
-    region: str = "us-east-1"
+    region: str = "us-west-1"
     # None in AWS; the moto server's URL locally. One code path either way.
     aws_endpoint_url: str | None = None
     price_source: str = "simulated"

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,7 +39,8 @@ VENDOR_DIR = ROOT / "vendor"
 WEB_STATIC = ROOT / "web_static"
 RUNTIME_DIR = WEB_STATIC / "vendor"
 DEFAULT_OUT = ROOT / "out"
-DEFAULT_REGION = "us-east-1"
+# The product spec puts the AWS resources in us-west-1; --region or AWS_DEFAULT_REGION picks another.
+DEFAULT_REGION = "us-west-1"
 
 # Logical ids Chalice 1.34 gives the app's two functions in sam.json (``app`` -> APIHandler, the
 # ``@app.schedule`` function ``sweep_sessions`` -> SweepSessions) and, with ``autogen_policy`` off,
@@ -488,13 +490,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stage", default="dev", help="Chalice stage in .chalice/config.json (default: dev)")
     parser.add_argument("--dry-run", action="store_true", help="stop after packaging and linting (no AWS calls)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="build directory (default: out/)")
+    parser.add_argument("--clean", action="store_true", help="remove earlier packaging output of the stage first")
+    parser.add_argument("--region", help=f"AWS region (default: the profile's or AWS_DEFAULT_REGION, else {DEFAULT_REGION})")
     return parser
 
 
 def deploy_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _deploy(args.stage, args.out / args.stage, dry_run=args.dry_run)
+        return _deploy(args.stage, args.out / args.stage, dry_run=args.dry_run, clean=args.clean, region=args.region)
     except DeployError as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return 1
@@ -508,6 +512,8 @@ def _deploy(
     out_dir: Path,
     *,
     dry_run: bool,
+    clean: bool = False,
+    region: str | None = None,
     project_dir: Path = ROOT,
     runtime_dir: Path = RUNTIME_DIR,
     deployer: Deployer = chalice_deploy,
@@ -516,6 +522,9 @@ def _deploy(
     stage = Stage.load(stage_name, project_dir / ".chalice" / "config.json")
     if write_policy_file(stage, project_dir):
         print(f"updated .chalice/policy-{stage.name}.json from .chalice/config.json")
+    if clean and out_dir.exists():
+        shutil.rmtree(out_dir)
+        print(f"removed {out_dir}")
     package_dir = package(stage, out_dir, project_dir=project_dir)
     lint(package_dir / "sam.json")
     print(f"packaged and linted: {package_dir}/sam.json, {package_dir}/deployment.zip")
@@ -529,7 +538,7 @@ def _deploy(
     from chalice_app.aws import build_clients, caller_account, default_region
     from chalice_app.settings import Settings
 
-    region = default_region(DEFAULT_REGION)
+    region = region or default_region(DEFAULT_REGION)
     check_asset_base_url(stage, region)
     assets = runtime_assets(runtime_dir)
     try:

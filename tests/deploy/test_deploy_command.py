@@ -96,7 +96,7 @@ def test_deploy_on_moto(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.
     assert deploy._deploy("dev", tmp_path / "out", **run) == 0  # type: ignore[arg-type]
     stage = deploy.Stage.load("dev", project / ".chalice" / "config.json")
 
-    s3 = boto3.client("s3", region_name="us-east-1")
+    s3 = boto3.client("s3", region_name=deploy.DEFAULT_REGION)
     expected_types = {
         "pyodide.asm.wasm": "application/wasm",
         "pyodide.mjs": "text/javascript",
@@ -126,7 +126,7 @@ def test_deploy_on_moto(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.
     assert anonymous_get(moto_endpoint, stage.bucket_name, "sessions/s1/prices/1.json", API_ORIGIN)[0] == 403
     policy = json.loads(s3.get_bucket_policy(Bucket=stage.bucket_name)["Policy"])
     assert [s["Resource"] for s in policy["Statement"]] == [f"arn:aws:s3:::{stage.bucket_name}/static/*"]
-    ttl = boto3.client("dynamodb", region_name="us-east-1").describe_time_to_live(TableName=stage.table_name)
+    ttl = boto3.client("dynamodb", region_name=deploy.DEFAULT_REGION).describe_time_to_live(TableName=stage.table_name)
     assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
 
     # Secrets: the environment's token is used; the cookie secret is made once and kept private.
@@ -157,6 +157,14 @@ def test_dry_run_needs_no_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert deploy._deploy("prod", out, dry_run=True, project_dir=project, deployer=no_deploy) == 0
     assert (out / "package" / "sam.json").is_file() and (out / "package" / "deployment.zip").is_file()
 
+    # --clean: output of an earlier build (a module since deleted, say) is gone before packaging.
+    leftover = out / "package" / "stale-from-an-earlier-build.txt"
+    leftover.write_text("old")
+    assert deploy._deploy("prod", out, dry_run=True, project_dir=project, deployer=no_deploy) == 0
+    assert leftover.exists()
+    assert deploy._deploy("prod", out, dry_run=True, clean=True, project_dir=project, deployer=no_deploy) == 0
+    assert not leftover.exists() and (out / "package" / "deployment.zip").is_file()
+
 
 def test_command_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert deploy.deploy_main(["--stage", "nope", "--dry-run"]) == 1
@@ -165,7 +173,7 @@ def test_command_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_asset_base_url_must_match_bucket_and_region() -> None:
     stage = deploy.Stage.load("dev")
-    deploy.check_asset_base_url(stage, "us-east-1")
+    deploy.check_asset_base_url(stage, "us-west-1")
     with pytest.raises(deploy.DeployError, match="eu-west-1"):
         deploy.check_asset_base_url(stage, "eu-west-1")
 

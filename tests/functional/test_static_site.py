@@ -161,7 +161,7 @@ def test_asset_base_url_moves_the_runtime_to_s3() -> None:
     csp = content_security_policy(settings)
     assert "https://assets.example.com" in csp.split("script-src")[1].split(";")[0]
     # Without a local endpoint the page fetches documents from the real bucket.
-    assert "https://pb-fm-webpage-mvp-assets.s3.us-east-1.amazonaws.com" in csp
+    assert "https://pb-fm-webpage-mvp-assets.s3.us-west-1.amazonaws.com" in csp
 
 
 def test_runtime_versions_match_package_json() -> None:
