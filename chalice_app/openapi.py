@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalice_app.registry import Registry
 
@@ -19,7 +20,7 @@ STATUS_TEXT = {400: "Invalid input", 401: "No valid session cookie", 403: "Not a
 
 def openapi_document(registry: Registry, title: str = "pb-fm-webpage", version: str = "0.1.0") -> dict[str, Any]:
     operations = registry.operations("rest")
-    models = []
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for op in operations:
         models.append((op.input_model, "validation"))
         models.append((op.output_model, "serialization"))

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from typing import Any
 
 from js import document
 
@@ -13,7 +14,7 @@ logging.basicConfig(level=logging.INFO, handlers=[handler])
 log = logging.getLogger("web_py.main")
 
 
-def finished(task: "asyncio.Future[object]") -> None:
+def finished(task: "asyncio.Future[Any]") -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("the page stopped", exc_info=task.exception())
         root.dataset.failed = "true"

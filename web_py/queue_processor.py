@@ -201,9 +201,9 @@ class DualQueueProcessor:
         if end is not None and end.envelope.seq <= self._last_applied:
             self._held_end = None
             return self._complete_history(end)
-        item = self._held.pop(self._last_applied + 1, None)
-        if item is not None:
-            return self._start_apply(item)
+        successor = self._held.pop(self._last_applied + 1, None)
+        if successor is not None:
+            return self._start_apply(successor)
         return None
 
     def open_gap(self) -> Gap | None:
