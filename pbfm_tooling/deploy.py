@@ -491,7 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="stop after packaging and linting (no AWS calls)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="build directory (default: out/)")
     parser.add_argument("--clean", action="store_true", help="remove earlier packaging output of the stage first")
-    parser.add_argument("--region", help=f"AWS region (default: the profile's or AWS_DEFAULT_REGION, else {DEFAULT_REGION})")
+    parser.add_argument("--region",
+                        help=f"AWS region (default: the profile's or AWS_DEFAULT_REGION, else {DEFAULT_REGION})")
     return parser
 
 
