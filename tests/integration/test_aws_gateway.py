@@ -34,6 +34,7 @@ from moto.server import ThreadedMotoServer  # isort: skip  (must come after loca
 from pbfm_tooling.aws_gateway import AwsGateway  # isort: skip
 
 NS = {"sqs": "http://queue.amazonaws.com/doc/2012-11-05/"}
+IN_SQS_NS = "{" + NS["sqs"] + "}"
 REGION = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
 KEY, SECRET, TOKEN = (LOCAL_CREDENTIALS[name] for name in
                       ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"))
@@ -112,7 +113,7 @@ def get(url: str, **headers: str) -> httpx.Response:
 
 def sqs_error(response: httpx.Response) -> tuple[str, str]:
     root = ET.fromstring(response.content)
-    assert root.tag == "{%s}ErrorResponse" % NS["sqs"], response.text
+    assert root.tag == IN_SQS_NS + "ErrorResponse", response.text
     assert root.findtext("sqs:Error/sqs:Type", namespaces=NS) == "Sender"
     assert root.findtext("sqs:RequestId", namespaces=NS)
     return root.findtext("sqs:Error/sqs:Code", namespaces=NS) or "", root.findtext(
@@ -129,7 +130,7 @@ def received(response: httpx.Response) -> list[dict[str, str]]:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/xml")
     root = ET.fromstring(response.content)
-    assert root.tag == "{%s}ReceiveMessageResponse" % NS["sqs"]
+    assert root.tag == IN_SQS_NS + "ReceiveMessageResponse"
     assert root.findtext("sqs:ResponseMetadata/sqs:RequestId", namespaces=NS)
     return [{child.tag.split("}")[1]: child.text or "" for child in message}
             for message in root.findall("sqs:ReceiveMessageResult/sqs:Message", NS)]
