@@ -51,6 +51,8 @@ What AWS does, and where this gateway follows it (looked up 2026-12; no AWS acco
   gateway (signature, expiry) carry no CORS headers (assumed; a page sees them as failed fetches).
 - Unsigned requests: S3 → 403 AccessDenied "Access Denied" (the bucket is private); SQS (a path
   shaped ``/<account>/<queue>``) → 403 MissingAuthenticationToken.
+- Modules: ``aws_sigv4`` (the verification, pure), ``aws_wire`` (the XML of both services), this
+  one (the server, the routing, the calls to moto).
 - Not done: chunked/streaming uploads, POST/PUT to S3, SQS actions other than ReceiveMessage (400
   InvalidAction, naming the limit), the JSON protocol through the gateway (callers with credentials
   talk to moto directly).
@@ -58,44 +60,36 @@ What AWS does, and where this gateway follows it (looked up 2026-12; no AWS acco
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import http.client
 import re
 import threading
 import time
 import uuid
-import xml.etree.ElementTree as ET
-from base64 import b64encode
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import boto3
-from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config
-from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-SQS_NS = "http://queue.amazonaws.com/doc/2012-11-05/"
-ALGORITHM = "AWS4-HMAC-SHA256"
-AMZ_DATE = "%Y%m%dT%H%M%SZ"
-MAX_PRESIGN_EXPIRES_S = 604_800  # SigV4: a week
-SQS_SIGNATURE_LIFETIME_S = 900  # SQS honours a signed request ~15 minutes (see the module docstring)
-CLOCK_SKEW_S = 900
+from pbfm_tooling.aws_sigv4 import Malformed, Verifier, read_signature
+from pbfm_tooling.aws_wire import (
+    AwsError,
+    Incoming,
+    Outgoing,
+    decode_query,
+    receive_message_xml,
+    s3_error_xml,
+    sqs_error_xml,
+)
+
 MAX_BODY_BYTES = 1 << 20
 SQS_PREFLIGHT_MAX_AGE_S = 86_400
 SERVICES = ("sqs", "s3")
 QUEUE_PATH = re.compile(r"^/[0-9]{1,12}/[A-Za-z0-9_.-]{1,80}$")
-_AUTH_HEADER = re.compile(
-    r"^AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),"
-    r"\s*Signature=(?P<signature>[0-9a-fA-F]+)\s*$"
-)
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                          "transfer-encoding", "upgrade", "host", "content-length", "server", "date"})
 # ReceiveMessage's Query-API parameters (list members are numbered: AttributeName.1, …).
@@ -104,298 +98,6 @@ _RECEIVE_SCALARS = {"MaxNumberOfMessages": int, "WaitTimeSeconds": int, "Visibil
 _RECEIVE_LISTS = {"AttributeName": "AttributeNames", "MessageSystemAttributeName": "MessageSystemAttributeNames",
                   "MessageAttributeName": "MessageAttributeNames"}
 _STANDARD_PARAMS = frozenset({"Action", "Version"})
-
-
-# -- requests, responses and errors ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Incoming:
-    method: str
-    path: str  # as sent, percent-encoded
-    query: list[tuple[str, str]]  # decoded pairs, in order
-    headers: Mapping[str, str]  # lower-case names
-    body: bytes
-    raw_query: str = ""
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-
-@dataclass
-class Outgoing:
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes | Iterable[bytes] = b""
-
-
-class AwsError(Exception):
-    """An error AWS would answer; rendered in the format of the service that answers it."""
-
-    def __init__(self, status: int, code: str, message: str, extra: Mapping[str, str] | None = None,
-                 sender: bool = True) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = dict(extra or {})
-        self.sender = sender
-
-
-@dataclass(frozen=True)
-class SignedBy:
-    """What a request claims about its signature (query or Authorization header)."""
-
-    in_query: bool
-    access_key: str
-    scope_date: str
-    region: str
-    service: str
-    amz_date: str
-    signed_headers: str
-    signature: str
-    session_token: str | None
-    expires_s: int | None  # query auth only
-
-
-def sqs_error_xml(error: AwsError, request_id: str) -> bytes:
-    root = ET.Element("ErrorResponse", xmlns=SQS_NS)
-    err = ET.SubElement(root, "Error")
-    ET.SubElement(err, "Type").text = "Sender" if error.sender else "Receiver"
-    ET.SubElement(err, "Code").text = error.code
-    ET.SubElement(err, "Message").text = error.message
-    ET.SubElement(err, "Detail")
-    ET.SubElement(root, "RequestId").text = request_id
-    return b'<?xml version="1.0"?>' + ET.tostring(root, encoding="utf-8", xml_declaration=False)
-
-
-def s3_error_xml(error: AwsError, request_id: str) -> bytes:
-    root = ET.Element("Error")
-    ET.SubElement(root, "Code").text = error.code
-    ET.SubElement(root, "Message").text = error.message
-    for name, value in error.extra.items():
-        ET.SubElement(root, name).text = value
-    ET.SubElement(root, "RequestId").text = request_id
-    ET.SubElement(root, "HostId").text = b64encode(request_id.encode()).decode()
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8", xml_declaration=False)
-
-
-def receive_message_xml(messages: Iterable[Mapping[str, Any]], request_id: str) -> bytes:
-    """ReceiveMessage's Query-API answer, as AWS writes it (botocore's SQS model: flattened lists)."""
-    root = ET.Element("ReceiveMessageResponse", xmlns=SQS_NS)
-    result = ET.SubElement(root, "ReceiveMessageResult")
-    for message in messages:
-        element = ET.SubElement(result, "Message")
-        for name in ("MessageId", "ReceiptHandle", "MD5OfBody", "Body"):
-            if name in message:
-                ET.SubElement(element, name).text = str(message[name])
-        for attr_name, attr_value in sorted(message.get("Attributes", {}).items()):
-            attribute = ET.SubElement(element, "Attribute")
-            ET.SubElement(attribute, "Name").text = attr_name
-            ET.SubElement(attribute, "Value").text = str(attr_value)
-        if "MD5OfMessageAttributes" in message:
-            ET.SubElement(element, "MD5OfMessageAttributes").text = message["MD5OfMessageAttributes"]
-        for attr_name, value in sorted(message.get("MessageAttributes", {}).items()):
-            attribute = ET.SubElement(element, "MessageAttribute")
-            ET.SubElement(attribute, "Name").text = attr_name
-            holder = ET.SubElement(attribute, "Value")
-            if "StringValue" in value:
-                ET.SubElement(holder, "StringValue").text = value["StringValue"]
-            if "BinaryValue" in value:
-                ET.SubElement(holder, "BinaryValue").text = b64encode(value["BinaryValue"]).decode()
-            ET.SubElement(holder, "DataType").text = value.get("DataType", "String")
-    metadata = ET.SubElement(root, "ResponseMetadata")
-    ET.SubElement(metadata, "RequestId").text = request_id
-    return b'<?xml version="1.0"?>' + ET.tostring(root, encoding="utf-8", xml_declaration=False)
-
-
-# -- signature verification (pure) ----------------------------------------------------------------
-
-
-def read_signature(request: Incoming) -> SignedBy | None:
-    """The signature a request claims, or None when it is unsigned; AwsError("malformed") otherwise."""
-    query = dict(request.query)
-    authorization = request.header("authorization")
-    if "X-Amz-Credential" in query:
-        if authorization:
-            raise _malformed("only one auth mechanism allowed: the query or the Authorization header")
-        for name in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-                     "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token"):
-            if sum(1 for key, _ in request.query if key == name) > 1:
-                raise _malformed(f"{name} appears more than once")
-        missing = [name for name in ("X-Amz-Algorithm", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders",
-                                     "X-Amz-Signature") if name not in query]
-        if missing:
-            raise _malformed(f"query-string authentication requires {', '.join(missing)}")
-        if query["X-Amz-Algorithm"] != ALGORITHM:
-            raise _malformed(f"X-Amz-Algorithm only supports {ALGORITHM!r}")
-        try:
-            expires = int(query["X-Amz-Expires"])
-        except ValueError:
-            raise _malformed("X-Amz-Expires should be a number") from None
-        return _signed_by(True, query["X-Amz-Credential"], query["X-Amz-Date"], query["X-Amz-SignedHeaders"],
-                          query["X-Amz-Signature"], query.get("X-Amz-Security-Token"), expires)
-    if authorization:
-        match = _AUTH_HEADER.match(authorization)
-        if not match:
-            raise _malformed("the Authorization header is not a SigV4 header")
-        amz_date = request.header("x-amz-date")
-        if not amz_date:
-            raise _malformed("header authentication requires X-Amz-Date")
-        return _signed_by(False, match["credential"], amz_date, match["signed"], match["signature"],
-                          request.header("x-amz-security-token"), None)
-    return None
-
-
-def _signed_by(in_query: bool, credential: str, amz_date: str, signed_headers: str, signature: str,
-               token: str | None, expires: int | None) -> SignedBy:
-    parts = credential.split("/")
-    if len(parts) != 5 or parts[4] != "aws4_request" or not all(parts):
-        raise _malformed(f"the credential {credential!r} is not <key>/<date>/<region>/<service>/aws4_request")
-    return SignedBy(in_query, parts[0], parts[1], parts[2], parts[3], amz_date, signed_headers, signature,
-                    token, expires)
-
-
-class _Malformed(AwsError):
-    def __init__(self, message: str) -> None:
-        super().__init__(400, "IncompleteSignature", message)
-
-
-def _malformed(message: str) -> AwsError:
-    return _Malformed(message)
-
-
-@dataclass(frozen=True)
-class Verifier:
-    """Checks a request's SigV4 signature against the one key this local AWS accepts."""
-
-    access_key: str
-    secret_key: str
-    session_token: str | None
-    region: str
-    clock: Callable[[], float] = time.time
-
-    def verify(self, request: Incoming, signed: SignedBy, host: str) -> None:
-        """Return when ``request`` is signed by our key and still valid; raise AwsError otherwise."""
-        s3 = signed.service == "s3"
-        if not hmac.compare_digest(signed.access_key.encode(), self.access_key.encode()):
-            if s3:
-                raise AwsError(403, "InvalidAccessKeyId",
-                               "The AWS Access Key Id you provided does not exist in our records.",
-                               {"AWSAccessKeyId": signed.access_key})
-            raise AwsError(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
-        if self.session_token is not None and not hmac.compare_digest(
-                (signed.session_token or "").encode(), self.session_token.encode()):
-            if s3:
-                raise AwsError(400, "InvalidToken", "The provided token is malformed or otherwise invalid.")
-            raise AwsError(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
-        if signed.region != self.region:
-            if s3:
-                where = "X-Amz-Credential parameter" if signed.in_query else "Authorization header"
-                raise AwsError(400, "AuthorizationQueryParametersError" if signed.in_query
-                               else "AuthorizationHeaderMalformed",
-                               f"Error parsing the {where}; the region '{signed.region}' is wrong; "
-                               f"expecting '{self.region}'", {"Region": self.region})
-            raise AwsError(403, "SignatureDoesNotMatch", "Credential should be scoped to a valid region. ")
-        self._check_time(signed)
-        canonical, string_to_sign, expected = self._expected_signature(request, signed, host)
-        if not hmac.compare_digest(expected.encode(), signed.signature.lower().encode()):
-            if s3:
-                raise AwsError(403, "SignatureDoesNotMatch",
-                               "The request signature we calculated does not match the signature you provided. "
-                               "Check your key and signing method.",
-                               {"AWSAccessKeyId": signed.access_key, "StringToSign": string_to_sign,
-                                "SignatureProvided": signed.signature, "CanonicalRequest": canonical})
-            raise AwsError(403, "SignatureDoesNotMatch",
-                           "The request signature we calculated does not match the signature you provided. "
-                           "Check your AWS Secret Access Key and signing method. "
-                           "Consult the service documentation for details.")
-
-    def _check_time(self, signed: SignedBy) -> None:
-        s3 = signed.service == "s3"
-        try:
-            signed_at = datetime.strptime(signed.amz_date, AMZ_DATE).replace(tzinfo=UTC).timestamp()
-        except ValueError:
-            raise _Malformed(f"X-Amz-Date must be in the ISO8601 Long Format yyyyMMdd'T'HHmmss'Z': "
-                             f"{signed.amz_date!r}") from None
-        if signed.scope_date != signed.amz_date[:8]:
-            raise AwsError(403, "SignatureDoesNotMatch",
-                           f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
-                           f"from HTTP: '{signed.scope_date}' != '{signed.amz_date[:8]}'")
-        now = int(self.clock())
-        if signed.expires_s is not None and not 1 <= signed.expires_s <= MAX_PRESIGN_EXPIRES_S:
-            if s3:
-                raise AwsError(400, "AuthorizationQueryParametersError",
-                               "X-Amz-Expires must be less than a week (in seconds); that is, the given "
-                               "X-Amz-Expires must be less than 604800 seconds")
-            raise AwsError(400, "InvalidQueryParameter",
-                           f"X-Amz-Expires must be between 1 and {MAX_PRESIGN_EXPIRES_S} seconds")
-        if signed_at > now + CLOCK_SKEW_S:
-            if s3:
-                raise AwsError(403, "AccessDenied", "Request is not valid yet")
-            raise AwsError(403, "SignatureDoesNotMatch",
-                           f"Signature not yet current: {signed.amz_date} is still later than "
-                           f"{_amz(now + CLOCK_SKEW_S)} ({_amz(now)} + 15 min.)")
-        if signed.expires_s is None:
-            lifetime, what = CLOCK_SKEW_S, "15 min."
-        elif s3:
-            lifetime, what = signed.expires_s, f"{signed.expires_s} sec."
-        else:
-            lifetime = min(signed.expires_s, SQS_SIGNATURE_LIFETIME_S)
-            what = "15 min." if lifetime == SQS_SIGNATURE_LIFETIME_S else f"{lifetime} sec."
-        if now > signed_at + lifetime:
-            if s3 and signed.in_query:
-                raise AwsError(403, "AccessDenied", "Request has expired",
-                               {"X-Amz-Expires": str(signed.expires_s), "Expires": _iso(signed_at + lifetime),
-                                "ServerTime": _iso(now)})
-            if s3:
-                raise AwsError(403, "RequestTimeTooSkewed",
-                               "The difference between the request time and the current time is too large.",
-                               {"RequestTime": signed.amz_date, "ServerTime": _iso(now)})
-            raise AwsError(403, "SignatureDoesNotMatch",
-                           f"Signature expired: {signed.amz_date} is now earlier than "
-                           f"{_amz(now - lifetime)} ({_amz(now)} - {what})")
-
-    def _expected_signature(self, request: Incoming, signed: SignedBy, host: str) -> tuple[str, str, str]:
-        """botocore's canonical request, string to sign and signature for what was received."""
-        signer_class: Any
-        if signed.in_query:
-            signer_class = S3SigV4QueryAuth if signed.service == "s3" else SigV4QueryAuth
-        else:
-            signer_class = S3SigV4Auth if signed.service == "s3" else SigV4Auth
-        signer = signer_class(Credentials(self.access_key, self.secret_key, self.session_token),
-                              signed.service, signed.region)
-        names = [name for name in signed.signed_headers.lower().split(";") if name]
-        if "host" not in names:
-            raise _malformed("the host header must be signed")
-        headers = {name: host if name == "host" else request.headers.get(name, "") for name in names}
-        aws_request = AWSRequest(method=request.method, url=f"http://{host}{request.path}", headers=headers,
-                                 data=request.body or None)
-        # Canonicalised from the decoded pairs, as AWS does: a client may have percent-encoded differently.
-        aws_request.params = [(key, value) for key, value in request.query if key != "X-Amz-Signature"]
-        aws_request.context["timestamp"] = signed.amz_date
-        if not signed.in_query and signed.service == "s3":
-            claimed = request.header("x-amz-content-sha256") or ""
-            if re.fullmatch(r"[0-9a-f]{64}", claimed) and claimed != hashlib.sha256(request.body).hexdigest():
-                raise AwsError(400, "XAmzContentSHA256Mismatch",
-                               "The provided 'x-amz-content-sha256' header does not match what was computed.")
-        canonical = signer.canonical_request(aws_request)
-        if canonical.split("\n")[-2] != signed.signed_headers.lower():
-            # A header botocore never signs (user-agent, expect, …) was named: we cannot reproduce it.
-            raise AwsError(403, "SignatureDoesNotMatch", f"unsupported signed headers {signed.signed_headers!r}")
-        string_to_sign = signer.string_to_sign(aws_request, canonical)
-        return canonical, string_to_sign, str(signer.signature(string_to_sign, aws_request))
-
-
-def _amz(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime(AMZ_DATE)
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# -- the gateway -----------------------------------------------------------------------------------
 
 
 class AwsGateway:
@@ -475,7 +177,7 @@ class AwsGateway:
                 return self._sqs_preflight(request) if sqs_shaped else self._forward_to_moto(request)
             try:
                 signed = read_signature(request)
-            except _Malformed as exc:
+            except Malformed as exc:
                 if sqs_shaped:
                     raise
                 raise _s3_malformed(exc, "X-Amz-Credential" in dict(request.query)) from None
@@ -493,9 +195,12 @@ class AwsGateway:
                 raise AwsError(400, "InvalidHttpRequest", "the Host header is required")
             try:
                 self.verifier.verify(request, signed, host)
-            except _Malformed as exc:
+            except Malformed as exc:
                 raise (_s3_malformed(exc, signed.in_query) if service == "s3" else exc) from None
             if service == "sqs":
+                if not sqs_shaped:
+                    raise AwsError(404, "InvalidAddress", f"The address {request.path} is not valid for this "
+                                   "endpoint (a queue URL's path is /<account id>/<queue name>).")
                 return self._receive_message(request, request_id)
             if request.method not in ("GET", "HEAD"):
                 raise AwsError(405, "MethodNotAllowed", "The specified method is not allowed against this "
@@ -525,7 +230,7 @@ class AwsGateway:
         params = list(request.query)
         if request.method == "POST" and (request.header("content-type") or "").startswith(
                 "application/x-www-form-urlencoded"):
-            params += _decode_pairs(request.body.decode("utf-8", "replace"))
+            params += decode_query(request.body.decode("utf-8", "replace"))
         elif request.method != "GET":
             raise AwsError(400, "InvalidHttpRequest", "this local gateway serves SQS's Query API over GET (or a "
                            "form-encoded POST) only")
@@ -622,16 +327,6 @@ def _receive_arguments(operation: list[tuple[str, str]]) -> dict[str, Any]:
     return arguments
 
 
-def _decode_pairs(raw: str) -> list[tuple[str, str]]:
-    """Query pairs, percent-decoded; '+' stays '+' (SigV4 encodes a space as %20)."""
-    pairs = []
-    for part in raw.split("&"):
-        if part:
-            key, _, value = part.partition("=")
-            pairs.append((unquote(key), unquote(value)))
-    return pairs
-
-
 class _Handler(BaseHTTPRequestHandler):
     owner: AwsGateway
     protocol_version = "HTTP/1.1"
@@ -640,12 +335,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         path, _, raw_query = self.path.partition("?")
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self.send_error(413)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY_BYTES:
+            # The body is left unread: this connection cannot carry another request.
+            self.close_connection = True
+            self.send_error(413 if length > 0 else 400)
             return
         body = self.rfile.read(length) if length else b""
-        request = Incoming(method=self.command, path=path or "/", query=_decode_pairs(raw_query),
+        request = Incoming(method=self.command, path=path or "/", query=decode_query(raw_query),
                            headers={name.lower(): value for name, value in self.headers.items()},
                            body=body, raw_query=raw_query)
         try:

@@ -1,35 +1,26 @@
-"""The gateway's pure parts: AWS's XML shapes (read back by botocore's own parsers) and SigV4 checks."""
+"""SigV4 checks: presigned URLs verify until they expire; anything bent, or malformed, is refused."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
 import pytest
-from botocore import parsers
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from chalice_app.presign import presign_receive_message
-from pbfm_tooling.aws_gateway import (
-    AwsError,
-    Incoming,
-    Verifier,
-    read_signature,
-    receive_message_xml,
-    s3_error_xml,
-    sqs_error_xml,
-)
+from pbfm_tooling.aws_sigv4 import Verifier, read_signature
+from pbfm_tooling.aws_wire import AwsError, Incoming, decode_query
 
-NS = {"sqs": "http://queue.amazonaws.com/doc/2012-11-05/"}
 T0 = 1_764_600_000
 HOST = "127.0.0.1:4566"
 QUEUE = f"http://{HOST}/123456789012/q.fifo"
 
 
 def incoming(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> Incoming:
-    from pbfm_tooling.aws_gateway import _decode_pairs
-
     parts = urlsplit(url)
-    return Incoming(method=method, path=parts.path, query=_decode_pairs(parts.query),
+    return Incoming(method=method, path=parts.path, query=decode_query(parts.query),
                     headers={"host": parts.netloc, **(headers or {})}, body=b"", raw_query=parts.query)
 
 
@@ -48,44 +39,6 @@ def check(url: str, now: float = T0 + 10) -> None:
     signed = read_signature(request)
     assert signed is not None
     verifier(now).verify(request, signed, HOST)
-
-
-def test_sqs_errors_are_what_botocores_query_parser_reads() -> None:
-    body = sqs_error_xml(AwsError(403, "SignatureDoesNotMatch", "Signature expired: <now>"), "req-1")
-    parsed = parsers.QueryParser().parse({"body": body, "headers": {}, "status_code": 403}, None)
-    assert parsed["Error"]["Code"] == "SignatureDoesNotMatch"
-    assert parsed["Error"]["Type"] == "Sender"
-    assert parsed["Error"]["Message"] == "Signature expired: <now>"
-    assert parsed["ResponseMetadata"]["RequestId"] == "req-1"
-
-
-def test_s3_errors_are_what_botocores_rest_xml_parser_reads() -> None:
-    body = s3_error_xml(AwsError(403, "AccessDenied", "Request has expired", {"X-Amz-Expires": "60"}), "req-2")
-    parsed = parsers.RestXMLParser().parse({"body": body, "headers": {}, "status_code": 403}, None)
-    assert parsed["Error"]["Code"] == "AccessDenied"
-    assert parsed["Error"]["Message"] == "Request has expired"
-    assert ET.fromstring(body).findtext("X-Amz-Expires") == "60"
-
-
-def test_receive_xml_escapes_bodies_and_renders_attributes() -> None:
-    body = receive_message_xml([{
-        "MessageId": "m-1", "ReceiptHandle": "r&1", "MD5OfBody": "abc", "Body": "<x a=\"1\">&amp;</x> ü",
-        "Attributes": {"SentTimestamp": "1700000000000"},
-        "MD5OfMessageAttributes": "def",
-        "MessageAttributes": {"kind": {"StringValue": "price", "DataType": "String"},
-                              "blob": {"BinaryValue": b"\x00\xff", "DataType": "Binary"}},
-    }], "req-3")
-    root = ET.fromstring(body)
-    message = root.find("sqs:ReceiveMessageResult/sqs:Message", NS)
-    assert message is not None
-    assert message.findtext("sqs:Body", namespaces=NS) == "<x a=\"1\">&amp;</x> ü"
-    assert message.findtext("sqs:ReceiptHandle", namespaces=NS) == "r&1"
-    assert message.findtext("sqs:Attribute/sqs:Name", namespaces=NS) == "SentTimestamp"
-    values = {a.findtext("sqs:Name", namespaces=NS): a.find("sqs:Value", NS)
-              for a in message.iterfind("sqs:MessageAttribute", NS)}
-    assert values["kind"].findtext("sqs:StringValue", namespaces=NS) == "price"  # type: ignore[union-attr]
-    assert values["blob"].findtext("sqs:BinaryValue", namespaces=NS) == "AP8="  # type: ignore[union-attr]
-    assert root.findtext("sqs:ResponseMetadata/sqs:RequestId", namespaces=NS) == "req-3"
 
 
 def test_an_unsigned_request_has_no_signature() -> None:
@@ -133,3 +86,20 @@ def test_a_differently_percent_encoded_but_equal_query_still_verifies() -> None:
     url = presigned()
     # %2F and %2f are the same byte; AWS canonicalises, so must we.
     check(url.replace("%2F", "%2f"))
+
+
+def test_an_s3_url_valid_for_more_than_a_week_is_refused_as_s3_does() -> None:
+    request = AWSRequest(method="GET", url=f"http://{HOST}/bucket/key.json")
+    S3SigV4QueryAuth(Credentials("key", "secret", "token"), "s3", "us-west-1", expires=604_801).add_auth(request)
+    received = incoming(request.url)
+    signed = read_signature(received)
+    assert signed is not None and signed.service == "s3"
+    with pytest.raises(AwsError) as refused:
+        verifier(now=signed_at(signed.amz_date)).verify(received, signed, HOST)
+    assert (refused.value.status, refused.value.code) == (400, "AuthorizationQueryParametersError")
+
+
+def signed_at(amz_date: str) -> float:
+    from datetime import UTC, datetime
+
+    return datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
