@@ -38,6 +38,14 @@ _AUTH_HEADER = re.compile(
     r"\s*Signature=(?P<signature>[0-9a-fA-F]+)\s*$"
 )
 
+
+class Malformed(AwsError):
+    """A signature that cannot even be read (SQS's IncompleteSignature; the gateway renames it for S3)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, "IncompleteSignature", message)
+
+
 @dataclass(frozen=True)
 class SignedBy:
     """What a request claims about its signature (query or Authorization header)."""
@@ -55,7 +63,7 @@ class SignedBy:
 
 
 def read_signature(request: Incoming) -> SignedBy | None:
-    """The signature a request claims, or None when it is unsigned; AwsError("malformed") otherwise."""
+    """The signature a request claims, or None when it is unsigned; Malformed when it cannot be read."""
     query = dict(request.query)
     authorization = request.header("authorization")
     if "X-Amz-Credential" in query:
@@ -96,11 +104,6 @@ def _signed_by(in_query: bool, credential: str, amz_date: str, signed_headers: s
         raise Malformed(f"the credential {credential!r} is not <key>/<date>/<region>/<service>/aws4_request")
     return SignedBy(in_query, parts[0], parts[1], parts[2], parts[3], amz_date, signed_headers, signature,
                     token, expires)
-
-
-class Malformed(AwsError):
-    def __init__(self, message: str) -> None:
-        super().__init__(400, "IncompleteSignature", message)
 
 
 @dataclass(frozen=True)
