@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from chalice_app.presign import presign_receive_message
 from pbfm_tooling.local_stack import LOCAL_CREDENTIALS  # also sets MOTO_DISABLE_GLOBAL_CORS before moto loads
+from web_py.sqs_xml import SqsResponseError, parse_error, parse_receive_response
 
 from moto.server import ThreadedMotoServer  # isort: skip  (must come after local_stack)
 from pbfm_tooling.aws_gateway import AwsGateway  # isort: skip
@@ -308,6 +309,20 @@ def test_unsigned_and_foreign_scoped_requests_are_refused(aws: Aws, bucket: str)
     foreign = aws.presign(aws.moto_url + queue_path).replace("%2Fsqs%2F", "%2Fdynamodb%2F")
     response = get(foreign)
     assert response.status_code == 403 and sqs_error(response)[0] == "SignatureDoesNotMatch"
+
+
+def test_the_pages_own_reader_takes_the_gateways_answers(aws: Aws) -> None:
+    queue = aws.fifo_queue()
+    aws.send(queue, '{"seq": 1}', "<&>")
+    messages = parse_receive_response(get(aws.presign(queue)).text)
+    assert [m.body for m in messages] == ['{"seq": 1}', "<&>"]
+
+    expired = get(aws.presign(queue, expires_s=60, clock=lambda: time.time() - 120)).text
+    with pytest.raises(SqsResponseError) as refused:
+        parse_receive_response(expired)
+    assert refused.value.needs_fresh_url
+    missing = get(aws.presign(aws.moto_url + "/123456789012/gone.fifo")).text
+    assert parse_error(missing).queue_missing
 
 
 # -- S3 ----------------------------------------------------------------------------------------------
