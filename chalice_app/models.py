@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalice_app.content_schema import VOCABULARY
+from web_py.content import MAX_SHORT_TEXT, Layout, PriceQuote
 from web_py.messages import CLIENT_ID_PATTERN, SESSION_ID_PATTERN
 
 SessionId = Annotated[
@@ -17,48 +19,20 @@ ClientId = Annotated[
 ]
 QueueKind = Annotated[Literal["live", "history"], Field(description="Which of the browser's two queues")]
 ReceiptHandle = Annotated[str, Field(min_length=1, max_length=2048)]
-ShortText = Annotated[str, Field(max_length=200)]
-LongText = Annotated[str, Field(max_length=10_000)]
+ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# -- AI content: a small declarative vocabulary, rendered as escaped text in the page ------------
+# -- AI content: defined once in web_py/content.py, derived here (chalice_app/content_schema.py) ----
 
-class PriceCardBlock(Strict):
-    kind: Literal["price_card"]
-
-
-class TextBlock(Strict):
-    kind: Literal["text"]
-    text: LongText
-    style: Literal["heading", "paragraph", "note"] = "paragraph"
-
-
-class KeyValueBlock(Strict):
-    kind: Literal["key_value"]
-    title: ShortText | None = None
-    rows: Annotated[list[tuple[ShortText, ShortText]], Field(max_length=100)]
-
-
-class ChartBlock(Strict):
-    kind: Literal["chart"]
-    title: ShortText | None = None
-    points: Annotated[list[Annotated[float, Field(strict=True, allow_inf_nan=False)]],
-                      Field(min_length=1, max_length=1000)]
-    labels: Annotated[list[ShortText], Field(max_length=1000)] | None = None
-
-
-Block = Annotated[PriceCardBlock | TextBlock | KeyValueBlock | ChartBlock, Field(discriminator="kind")]
-
-
-class LayoutContent(Strict):
-    """What the page shows: blocks top to bottom. Text is always displayed as text, never as HTML."""
-
-    title: ShortText | None = None
-    blocks: Annotated[list[Block], Field(min_length=1, max_length=50)]
+LayoutContent = Annotated[
+    Layout, VOCABULARY,
+    Field(description="What the page shows below its header: blocks top to bottom, all text shown as plain text"),
+]
+PriceQuoteDocument = Annotated[PriceQuote, VOCABULARY, Field(description="The quote now shown on every page")]
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -147,21 +121,8 @@ class DeliveryReport(BaseModel):
     s3_key: str | None = None
 
 
-class PriceQuoteOut(BaseModel):
-    symbol: str
-    display_price: str
-    mid_market_price: str | None
-    last_traded_price: str | None
-    best_bid: str | None
-    best_ask: str | None
-    change_24h_percent: str | None
-    volume_24h: str | None
-    source: str
-    fetched_at: float
-
-
 class PriceUpdate(DeliveryReport):
-    price: PriceQuoteOut
+    price: PriceQuoteDocument
 
 
 class StoredDocument(BaseModel):

@@ -29,7 +29,6 @@ from chalice_app.models import (
     ParticipantInfo,
     Participants,
     Polled,
-    PriceQuoteOut,
     PriceUpdate,
     QueueKind,
     QueueMessage,
@@ -44,8 +43,8 @@ from chalice_app.models import (
 from chalice_app.price_sources import PRICE_SOURCE_NAMES, make_price_source
 from chalice_app.registry import api_function
 from chalice_app.sessions import Participant
-from web_py.content import Layout, PriceQuote
-from web_py.messages import MessageError, MessageType
+from web_py.content import Layout
+from web_py.messages import MessageType
 
 PriceSourceName = Literal["auto", "figure_markets", "simulated"]
 assert set(PRICE_SOURCE_NAMES) == {"auto", "figure_markets", "simulated"}
@@ -149,16 +148,7 @@ def _publish_price(session_id: str, source: str) -> PriceUpdate:
     service.blobs.put_json(key, quote.to_dict())
     delivery = service.publish(session_id, MessageType.PRICE_UPDATE, s3_key=key)
     return PriceUpdate(session_id=session_id, seq=delivery.seq, delivered=delivery.delivered,
-                       failed=delivery.failed, s3_key=key, price=_price_out(quote))
-
-
-def _price_out(quote: PriceQuote) -> PriceQuoteOut:
-    return PriceQuoteOut(
-        symbol=quote.symbol, display_price=quote.display_price, mid_market_price=quote.mid_market_price,
-        last_traded_price=quote.last_traded_price, best_bid=quote.best_bid, best_ask=quote.best_ask,
-        change_24h_percent=quote.change_24h_percent, volume_24h=quote.volume_24h, source=quote.source,
-        fetched_at=quote.fetched_at,
-    )
+                       failed=delivery.failed, s3_key=key, price=quote)
 
 
 @api_function(protocols=["mcp"])
@@ -180,13 +170,9 @@ def webpage_request_price_refresh(session_id: SessionId, caller: Caller) -> Pric
     return _publish_price(session_id, service.settings.price_source)
 
 
-def _layout_document(content: LayoutContent) -> dict[str, object]:
-    document = content.model_dump(mode="json")
-    try:
-        # The page parses with web_py; refuse here anything it would refuse there.
-        Layout.from_dict(document)
-    except MessageError as exc:
-        raise InvalidInput(f"content: {exc}") from None
+def _layout_document(content: Layout) -> dict[str, object]:
+    # LayoutContent has already run the page's own parser: what arrives here every page accepts.
+    document = content.to_dict()
     size = len(json.dumps(document))
     limit = context.settings().max_message_bytes
     if size > limit:
@@ -199,8 +185,9 @@ def webpage_send_to_browsers(session_id: SessionId, content: LayoutContent) -> D
     """Show content on every browser of the session, replacing what the page shows below its header.
 
     Content is a list of blocks: {"kind": "price_card"} (the live HASH price), {"kind": "text",
-    "text": "...", "style": "heading"|"paragraph"|"note"}, {"kind": "key_value", "rows": [["k", "v"]]},
-    {"kind": "chart", "points": [1, 2, 3], "labels": [...]}. All text is shown as plain text.
+    "text": "...", "style": "heading"|"paragraph"|"note"}, {"kind": "key_value", "rows": [{"key": "k",
+    "value": "v"}]}, {"kind": "chart", "points": [1, 2, 3], "labels": [...]}. All text is shown as
+    plain text.
     """
     service = context.service()
     service.store.require_session(session_id)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,22 +36,24 @@ VENDOR = WEB_STATIC / "vendor"
 WEB_PY = ROOT / "web_py"
 PYSCRIPT_TOML = ROOT / "pyscript.toml"
 
-# The page's Python: exactly the modules pyscript.toml maps into the Pyodide file system, plus the
-# entry script. Nothing else under web_py/ (or elsewhere) is reachable through /web_py/.
-PAGE_MODULES = frozenset(
-    {
-        "__init__.py",
-        "messages.py",
-        "content.py",
-        "page_state.py",
-        "queue_processor.py",
-        "session_manager.py",
-        "render.py",
-        "sparkline.py",
-        "browser_io.py",
-        "main.py",
-    }
-)
+# The page's entry script (web_static/page.html loads it with the config below).
+ENTRY_SCRIPT = "main.py"
+
+
+def _mapped_modules(config_text: str) -> frozenset[str]:
+    """The web_py files pyscript.toml maps into Pyodide's file system: the one list of page modules."""
+    names = set()
+    for source, target in tomllib.loads(config_text)["files"].items():
+        name = source.removeprefix("/web_py/")
+        if source != f"/web_py/{name}" or target != f"./web_py/{name}" or "/" in name:
+            raise ValueError(f"pyscript.toml maps {source!r} to {target!r}; expected /web_py/<name> = ./web_py/<name>")
+        names.add(name)
+    return frozenset(names)
+
+
+# The page's Python: exactly the modules pyscript.toml maps, plus the entry script. Nothing else
+# under web_py/ (or elsewhere) is reachable through /web_py/.
+PAGE_MODULES = _mapped_modules(PYSCRIPT_TOML.read_text(encoding="utf-8")) | {ENTRY_SCRIPT}
 STATIC_FILES = frozenset({"page.css", "boot.js", "favicon.svg"})
 
 CONTENT_TYPES = {
@@ -166,7 +169,7 @@ def _security_headers() -> dict[str, str]:
 
 
 def _html(body: str, settings: Settings, status: int = 200) -> Response:
-    headers = {
+    headers: dict[str, str | list[str]] = {
         **_security_headers(),
         "Content-Type": "text/html; charset=utf-8",
         "Content-Security-Policy": content_security_policy(settings),
@@ -178,12 +181,9 @@ def _html(body: str, settings: Settings, status: int = 200) -> Response:
 
 def _file_response(file: _File | None, cache_control: str, if_none_match: str | None) -> Response:
     if file is None:
-        return Response(
-            body="Not found\n",
-            status_code=404,
-            headers={**_security_headers(), "Content-Type": "text/plain; charset=utf-8"},
-        )
-    headers = {
+        not_found: dict[str, str | list[str]] = {**_security_headers(), "Content-Type": "text/plain; charset=utf-8"}
+        return Response(body="Not found\n", status_code=404, headers=not_found)
+    headers: dict[str, str | list[str]] = {
         **_security_headers(),
         "Content-Type": file.content_type,
         "Cache-Control": cache_control,

@@ -144,7 +144,7 @@ def price_card(state: PageState) -> str:
 
 def _key_value(block: KeyValueBlock) -> str:
     title = f"<h3>{e(block.title)}</h3>" if block.title is not None else ""
-    rows = "".join(f"<tr><td>{e(key)}</td><td>{e(value)}</td></tr>" for key, value in block.rows)
+    rows = "".join(f"<tr><td>{e(row.key)}</td><td>{e(row.value)}</td></tr>" for row in block.rows)
     return f'<section class="card key-value">{title}<table class="kv"><tbody>{rows}</tbody></table></section>'
 
 

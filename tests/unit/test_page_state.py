@@ -154,7 +154,7 @@ def test_end_of_history_is_not_applied() -> None:
     ("envelope", "document", "reason"),
     [
         (price_event(1), None, "needs the document"),
-        (price_event(1), {"display_price": "1"}, "price quote fields"),
+        (price_event(1), {"display_price": "1"}, "price quote is missing"),
         (layout_event(1), {"blocks": [{"kind": "video"}]}, "unknown kind"),
         (participants(1, ALICE, (ALICE, "master")), {"x": 1}, "inline"),
         (inline(1, MessageType.PARTICIPANTS, {"participants": []}), None, "missing"),

@@ -135,7 +135,7 @@ def test_participants_listed_with_self_marked() -> None:
     [{"title": HOSTILE[:200], "blocks": [{"kind": "price_card"}]}]
     + [{"blocks": [{"kind": "text", "text": HOSTILE, "style": style}]} for style in ("heading", "paragraph", "note")]
     + [
-        {"blocks": [{"kind": "key_value", "title": HOSTILE[:200], "rows": [[HOSTILE[:200], HOSTILE]]}]},
+        {"blocks": [{"kind": "key_value", "title": HOSTILE[:200], "rows": [{"key": HOSTILE[:200], "value": HOSTILE}]}]},
         {"blocks": [{"kind": "chart", "title": HOSTILE[:200], "points": [1, 2], "labels": [HOSTILE[:200], "b"]}]},
     ],
 )
