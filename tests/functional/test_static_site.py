@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from collections.abc import Iterator
@@ -13,10 +14,14 @@ from chalice.test import Client
 
 from chalice_app.settings import Settings
 from chalice_app.static_site import (
+    ENTRY_SCRIPT,
     PAGE_MODULES,
+    PYSCRIPT_TOML,
     ROOT,
     RUNTIME_VERSIONS,
     VENDOR,
+    WEB_PY,
+    _mapped_modules,
     content_security_policy,
     mount_static,
 )
@@ -81,26 +86,49 @@ def test_landing_explains_how_to_join(client: Client) -> None:
     assert b"/session/" in response.body and b"/mcp" in response.body
 
 
-def test_pyscript_toml_maps_the_shared_modules_and_points_at_our_pyodide(client: Client) -> None:
+def test_pyscript_toml_is_served_and_points_at_our_pyodide(client: Client) -> None:
     response = get(client, "/pyscript.toml")
     config = tomllib.loads(response.body.decode())
     assert config["interpreter"] == f"{PYODIDE}/pyodide.mjs"
-    for source, target in config["files"].items():
-        name = source.removeprefix("/web_py/")
-        assert name in PAGE_MODULES and target == f"./web_py/{name}"
-        assert (ROOT / "web_py" / name).is_file(), f"{name} is mapped but missing"
-    needed = {
-        "__init__.py",
-        "messages.py",
-        "content.py",
-        "page_state.py",
-        "queue_processor.py",
-        "session_manager.py",
-        "render.py",
-        "sparkline.py",
-        "browser_io.py",
-    }
-    assert needed <= {s.removeprefix("/web_py/") for s in config["files"]}
+    assert config["files"] == tomllib.loads(PYSCRIPT_TOML.read_text())["files"]
+
+
+def page_imports() -> set[str]:
+    """The web_py files the page needs: the entry script's web_py imports, followed transitively."""
+    needed = {"__init__.py"}
+    pending = [ENTRY_SCRIPT]
+    while pending:
+        name = pending.pop()
+        tree = ast.parse((WEB_PY / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            modules = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("web_py."):
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names if alias.name.startswith("web_py.")]
+            for module in modules:
+                file = module.split(".")[1] + ".py"
+                if file not in needed:
+                    needed.add(file)
+                    pending.append(file)
+    return needed
+
+
+def test_the_one_module_list_is_what_the_page_imports() -> None:
+    mapped = {source.removeprefix("/web_py/") for source in tomllib.loads(PYSCRIPT_TOML.read_text())["files"]}
+    assert "content.py" in page_imports() and "rules.py" in page_imports()  # the walk itself works
+    assert mapped == page_imports()
+    # What static_site serves is read from that same table, plus the entry script.
+    assert mapped | {ENTRY_SCRIPT} == PAGE_MODULES
+    page = (ROOT / "web_static" / "page.html").read_text()
+    assert f'src="{{{{base}}}}/web_py/{ENTRY_SCRIPT}"' in page
+
+
+def test_a_malformed_files_table_is_refused() -> None:
+    with pytest.raises(ValueError, match="expected /web_py/<name>"):
+        _mapped_modules('[files]\n"/web_py/a.py" = "./elsewhere/a.py"\n')
+    with pytest.raises(ValueError, match="expected /web_py/<name>"):
+        _mapped_modules('[files]\n"/etc/passwd" = "./web_py/passwd"\n')
 
 
 def test_web_py_is_whitelisted(client: Client) -> None:
