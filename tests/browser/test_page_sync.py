@@ -219,7 +219,7 @@ def test_hostile_content_is_shown_as_text_and_never_runs(
         "blocks": [
             {"kind": "text", "text": script, "style": "heading"},
             {"kind": "text", "text": image, "style": "paragraph"},
-            {"kind": "key_value", "title": script, "rows": [[image, script]]},
+            {"kind": "key_value", "title": script, "rows": [{"key": image, "value": script}]},
             {"kind": "chart", "title": image, "points": [1, 2, 3], "labels": [script, "b", image]},
             {"kind": "price_card"},
         ],
