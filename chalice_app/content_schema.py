@@ -82,7 +82,7 @@ def _build_model(document: type[Document]) -> type[BaseModel]:
     for spec in document_fields(document):
         default = ... if spec.required else spec.default
         fields[spec.name] = (_annotation(spec.shape), Field(default, description=spec.rule.description))
-    return create_model(  # type: ignore[no-any-return, call-overload]
+    return create_model(
         document.__name__,
         __config__=ConfigDict(extra="forbid"),
         __doc__=document.__doc__,
@@ -98,21 +98,21 @@ def _annotation(shape: Shape) -> Any:
                                      max_length=rule.max_len if rule else None)]
         if rule is not None and rule.decimal:
             metadata.append(AfterValidator(lambda v: check_decimal_string("value", v)))
-        annotation = Annotated[(str, *metadata)]  # type: ignore[valid-type]
+        annotation = Annotated[(str, *metadata)]
     elif shape.kind == "integer":
         annotation = Annotated[int, Field(strict=True)]
     elif shape.kind == "number":
         # Strict: no numeric strings and no booleans; integers count (and must fit a float).
         annotation = Annotated[float, Field(strict=True, allow_inf_nan=False)]
     elif shape.kind == "choice":
-        annotation = Literal[shape.choices]  # type: ignore[valid-type]
+        annotation = Literal[shape.choices]
     elif shape.kind == "document":
         annotation = model_of(shape.documents[0])
     elif shape.kind == "documents":
         members = tuple(Annotated[model_of(d), Tag(str(d.kind))] for d in shape.documents)
         kinds = sorted(str(d.kind) for d in shape.documents)
         annotation = Annotated[
-            Union[members],  # type: ignore[valid-type]  # noqa: UP007 (built at run time)
+            Union[members],  # noqa: UP007 (a union built at run time)
             # A callable discriminator picks the member by kind without emitting the (non-portable)
             # OpenAPI "discriminator" keyword: the schema stays a plain oneOf.
             Discriminator(_kind_of, custom_error_type="unknown_kind",

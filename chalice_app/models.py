@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from chalice_app.content_schema import VOCABULARY
 from web_py.content import MAX_SHORT_TEXT, Layout, PriceQuote
@@ -20,10 +20,6 @@ ClientId = Annotated[
 QueueKind = Annotated[Literal["live", "history"], Field(description="Which of the browser's two queues")]
 ReceiptHandle = Annotated[str, Field(min_length=1, max_length=2048)]
 ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # -- AI content: defined once in web_py/content.py, derived here (chalice_app/content_schema.py) ----

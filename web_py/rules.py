@@ -82,6 +82,12 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut short: a message must not echo a 10,000-character string back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def check_decimal_string(where: str, value: Any) -> str:
     """``value`` if it is a finite decimal string such as "0.0301", else MessageError naming ``where``."""
     if not isinstance(value, str):
@@ -89,7 +95,7 @@ def check_decimal_string(where: str, value: Any) -> str:
     try:
         number = Decimal(value)
     except InvalidOperation:
-        raise MessageError(f"{where} is not a decimal: {value!r}") from None
+        raise MessageError(f"{where} is not a decimal: {shown(value)}") from None
     if not number.is_finite():
         raise MessageError(f"{where} must be finite")
     return value
@@ -185,12 +191,12 @@ def conform(shape: Shape, value: Any, where: str, *, from_json: bool) -> Any:
         return _number(value, where)
     if shape.kind == "choice":
         if not isinstance(value, str) or value not in shape.choices:
-            raise MessageError(f"{where} must be one of {list(shape.choices)}, got {value!r}")
+            raise MessageError(f"{where} must be one of {list(shape.choices)}, got {shown(value)}")
         return value
     if shape.kind == "array":
         if not isinstance(value, (list, tuple)):
             raise MessageError(f"{where} must be an array, got {json_type(value)}")
-        _check_length(len(value), where, rule, "entries")
+        _check_length(len(value), where, rule, chars=False)
         assert shape.item is not None
         return tuple(conform(shape.item, v, f"{where}[{i}]", from_json=from_json) for i, v in enumerate(value))
     return _document(shape, value, where, from_json=from_json)
@@ -204,7 +210,7 @@ def _string(value: Any, where: str, rule: Rule | None) -> str:
     except UnicodeEncodeError:
         # A lone surrogate (JSON allows "\ud800") cannot be shown, and pydantic refuses it too.
         raise MessageError(f"{where} is not valid Unicode text") from None
-    _check_length(len(value), where, rule, "characters long")
+    _check_length(len(value), where, rule, chars=True)
     if rule is not None and rule.decimal:
         check_decimal_string(where, value)
     return value
@@ -223,17 +229,18 @@ def _number(value: Any, where: str) -> int | float:
     return value
 
 
-def _check_length(length: int, where: str, rule: Rule | None, unit: str) -> None:
+def _check_length(length: int, where: str, rule: Rule | None, *, chars: bool) -> None:
     if rule is None:
         return
     if length < rule.min_len:
-        if unit == "characters long" and rule.min_len == 1:
+        if chars and rule.min_len == 1:
             raise MessageError(f"{where} must not be empty")
-        raise MessageError(f"{where} has {length} {unit.split()[0]}, at least {rule.min_len} required")
+        unit = "characters" if chars else "entries"
+        raise MessageError(f"{where} has {length} {unit}, at least {rule.min_len} required")
     if rule.max_len is not None and length > rule.max_len:
-        if unit == "entries":
-            raise MessageError(f"{where} has {length} entries, at most {rule.max_len} allowed")
-        raise MessageError(f"{where} is {length} characters long, at most {rule.max_len} allowed")
+        if chars:
+            raise MessageError(f"{where} is {length} characters long, at most {rule.max_len} allowed")
+        raise MessageError(f"{where} has {length} entries, at most {rule.max_len} allowed")
 
 
 def _document(shape: Shape, value: Any, where: str, *, from_json: bool) -> Document:
@@ -249,7 +256,7 @@ def _document(shape: Shape, value: Any, where: str, *, from_json: bool) -> Docum
     by_kind = {d.kind: d for d in shape.documents if d.kind is not None}
     kind = value.get("kind")
     if not isinstance(kind, str) or kind not in by_kind:
-        raise MessageError(f"{where} has unknown kind {kind!r}; expected one of {sorted(by_kind)}")
+        raise MessageError(f"{where} has unknown kind {shown(kind)}; expected one of {sorted(by_kind)}")
     return by_kind[kind].from_dict(value, where)
 
 
@@ -283,10 +290,10 @@ class Document:
             raise MessageError(f"{where} must be a JSON object, got {json_type(data)}")
         specs = document_fields(cls)
         if cls.kind is not None and data.get("kind") != cls.kind:
-            raise MessageError(f"{where} must have kind {cls.kind!r}, got {data.get('kind')!r}")
+            raise MessageError(f"{where} must have kind {cls.kind!r}, got {shown(data.get('kind'))}")
         allowed = {s.name for s in specs} | ({"kind"} if cls.kind is not None else set())
         missing = sorted(s.name for s in specs if s.required and s.name not in data)
-        unknown = sorted(str(k) for k in data if k not in allowed)
+        unknown = sorted(str(k)[:40] for k in data if k not in allowed)
         if missing:
             raise MessageError(f"{where} is missing {missing}")
         if unknown:

@@ -7,6 +7,7 @@ import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chalice import Chalice
@@ -53,7 +54,7 @@ def client() -> Iterator[Client]:
         yield c
 
 
-def get(client: Client, path: str, **headers: str) -> object:
+def get(client: Client, path: str, **headers: str) -> Any:
     return client.http.get(path, headers={"Accept": "*/*", **headers})
 
 
