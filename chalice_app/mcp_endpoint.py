@@ -178,6 +178,7 @@ def mount_mcp(
     @app.route(path, methods=["POST", "GET", "DELETE"], name="mcp_endpoint")
     def mcp_endpoint() -> Response:
         request = app.current_request
+        assert request is not None  # Chalice sets it before calling a view
         raw = request.raw_body
         return handle_mcp(
             registry,
@@ -329,7 +330,7 @@ def _http_error(
 def _json_response(
     status: int, body: dict[str, Any], extra_headers: Mapping[str, str] | None = None
 ) -> Response:
-    headers = dict(JSON_HEADERS)
+    headers: dict[str, str | list[str]] = dict(JSON_HEADERS)
     if extra_headers:
         headers.update(extra_headers)
     return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=headers)

@@ -147,4 +147,7 @@ def _local_server(app: Any, host: str, port: int, *, quiet: bool) -> Any:
         # socketserver's default backlog of 5 resets connections when many browsers re-poll at once.
         request_queue_size = 128
 
-    return Server((host, port), lambda *a: Handler(*a, app_object=app, config=config))
+    def handler(request: Any, client_address: Any, server: Any) -> Handler:
+        return Handler(request, client_address, server, app_object=app, config=config)
+
+    return Server((host, port), handler)

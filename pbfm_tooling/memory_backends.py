@@ -9,7 +9,7 @@ against these and against the boto3 implementations on a real moto server, so th
   with its predecessor's leftover events exactly as the conditional put on DynamoDB does;
 - queues: one FIFO message group per queue (a group with a message in flight hands out nothing
   after it), visibility timeout and redelivery on the injected clock, a fresh receipt handle per
-  receive (a stale one deletes nothing), deduplication by id, long polls that return when a message
+  receive (as on moto, an earlier one still deletes), deduplication by id, long polls that return when a message
   arrives, deleted queues answer as missing;
 - blobs: JSON documents by key (a missing key is an ``UpstreamError``, like S3's NoSuchKey through
   ``aws_errors``), and presigned URLs of a deterministic, S3-like form.
@@ -246,7 +246,8 @@ class _Message:
     dedup_id: str
     sent_at: float
     visible_at: float = 0.0
-    receipt: str | None = None
+    # Every receipt handed out for it: as on moto, any of them deletes it.
+    receipts: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -327,9 +328,10 @@ class MemoryBrowserQueues:
         for message in queue.messages:
             if len(batch) >= max_messages or message.visible_at > now:
                 break
-            message.receipt = f"memory-receipt-{next(self._receipts)}"
+            receipt = f"memory-receipt-{next(self._receipts)}"
+            message.receipts.add(receipt)
             message.visible_at = now + self._visibility
-            batch.append((message.receipt, message.body))
+            batch.append((receipt, message.body))
         return batch
 
     def delete(self, url: str, receipt_handles: Sequence[str]) -> int:
@@ -338,7 +340,7 @@ class MemoryBrowserQueues:
             queue = self._queues.get(url)
             if queue is None:
                 raise Gone("This browser's queue no longer exists; join the session again.")
-            kept = [m for m in queue.messages if m.receipt is None or m.receipt not in wanted]
+            kept = [m for m in queue.messages if not m.receipts & wanted]
             deleted = len(queue.messages) - len(kept)
             queue.messages = kept
             self._changed.notify_all()

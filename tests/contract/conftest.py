@@ -11,30 +11,19 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import pytest
 
 from chalice_app.aws import build_clients
 from chalice_app.blobs import S3BlobStore
 from chalice_app.event_store import DynamoEventStore
-from chalice_app.ports import BlobStore, BrowserQueues, EventStore
 from chalice_app.queues import SqsBrowserQueues
 from chalice_app.settings import Settings
 from pbfm_tooling.local_stack import LOCAL_CREDENTIALS
 from pbfm_tooling.memory_backends import ManualClock, MemoryBlobStore, MemoryBrowserQueues, MemoryEventStore
 from pbfm_tooling.resources import create_resources
-
-
-@dataclass
-class Backend:
-    name: str
-    clock: ManualClock
-    store: EventStore
-    blobs: BlobStore
-    # Browser queues with this visibility timeout (s), under a prefix of their own.
-    queues: Callable[[int], BrowserQueues]
+from tests.contract.backend import Backend
 
 
 @pytest.fixture(scope="session")

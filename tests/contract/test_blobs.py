@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from chalice_app.errors import UpstreamError
-from tests.contract.conftest import Backend
+from tests.contract.backend import Backend
 
 
 def test_documents_round_trip_and_report_their_size(backend: Backend, session_id: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from chalice_app.errors import Gone, NotFound
 from chalice_app.ports import ClientRecord
-from tests.contract.conftest import Backend
+from tests.contract.backend import Backend
 
 TTL = 3600
 

@@ -9,7 +9,7 @@ import pytest
 
 from chalice_app.errors import Gone
 from chalice_app.ports import QueueMissing
-from tests.contract.conftest import Backend
+from tests.contract.backend import Backend
 from web_py.messages import Envelope, MessageType
 
 HIDDEN = 60  # a visibility timeout no test outlives
@@ -107,3 +107,17 @@ def test_a_deleted_queue_answers_as_missing(backend: Backend, session_id: str) -
     with pytest.raises(Gone):
         queues.delete(pair.live_url, [handle])
     queues.delete_queue(pair.live_url)
+
+
+def test_an_earlier_receipt_of_a_redelivered_message_still_deletes_it(backend: Backend, session_id: str) -> None:
+    # moto's behaviour (AWS documents that only the latest receipt deletes, though the call succeeds);
+    # the service relies on neither: a message that comes back is dropped as already applied.
+    queues = backend.queues(0)
+    url = queues.create(session_id, CLIENT).live_url
+    queues.send(url, envelope(session_id, 1), "1")
+    queues.send(url, envelope(session_id, 2), "2")
+    (stale, _), = queues.receive(url, 0, 1)
+    assert seqs(queues.receive(url, 0, 1)) == [1]
+    assert queues.delete(url, [stale]) == 1
+    assert seqs(queues.receive(url, 0, 10)) == [2]
+    assert queues.delete(url, ["not-a-receipt-handle"]) == 0
