@@ -135,7 +135,7 @@ def _describe(func: Callable[..., Any], protocols: frozenset[str], method: str, 
         fields[name] = (annotation, default)
 
     model_name = "".join(part.title() for part in func.__name__.split("_")) + "Input"
-    input_model = create_model(  # type: ignore[call-overload]
+    input_model = create_model(
         model_name, __config__=ConfigDict(extra="forbid"), **fields
     )
     return Operation(
