@@ -11,7 +11,7 @@ import httpx
 
 from chalice_app import cookies
 from chalice_app.blobs import generate_key
-from chalice_app.event_store import ClientRecord, _event_sk, _to_item
+from chalice_app.event_store import ClientRecord, DynamoEventStore, _event_sk, _to_item
 from chalice_app.price_sources import SimulatedSource
 from pbfm_tooling.headless_browser import HeadlessBrowser
 from pbfm_tooling.local_stack import LocalStack
@@ -57,7 +57,10 @@ def seed_history(stack: LocalStack, session_id: str, count: int, *, pool: int = 
     service, settings = stack.service, stack.settings
     keys = price_documents(stack, session_id, pool)
     start = last_seq(stack, session_id)
-    db = service.store._db
+    store = service.store
+    # Seeding writes the DynamoDB store's own item format: the stack's store is always that one.
+    assert isinstance(store, DynamoEventStore)
+    db = store._db
     seq = start
     while seq < start + count:
         chunk_end = min(start + count, (seq // settings.snapshot_every + 1) * settings.snapshot_every)
@@ -74,7 +77,7 @@ def seed_history(stack: LocalStack, session_id: str, count: int, *, pool: int = 
             pending: dict[str, Any] = {settings.table_name: requests}
             while pending:
                 pending = db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-        service.store._advance_hint(session_id, chunk_end)
+        store._advance_hint(session_id, chunk_end)
         seq = chunk_end
         if seq % settings.snapshot_every == 0:
             service.take_snapshot(service.store.require_session(session_id))

@@ -33,7 +33,7 @@ def generate_key(kind: str, session_id: str, name: str | None = None) -> str:
     return KEY_PREFIXES[kind].format(sid=session_id) + stem + ".json"
 
 
-class BlobStore:
+class S3BlobStore:
     def __init__(self, s3: Any, bucket: str, cache_size: int = 2048) -> None:
         self._s3 = s3
         self._bucket = bucket

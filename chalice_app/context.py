@@ -1,57 +1,52 @@
-"""The process-wide service graph, built once from settings (per Lambda container or local server)."""
+"""Building the service graph: the boto3 backends for a ``Settings``, and Lambda's lazy provider.
+
+Nothing here is global: an app is created with a provider (``application.create_app``) and keeps
+it. The deployed app's provider builds the services from the environment on first use, once per
+Lambda container; the local stack and tests hand their own app their own service.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from chalice_app.aws import build_clients
-from chalice_app.blobs import BlobStore
-from chalice_app.event_store import EventStore
-from chalice_app.queues import BrowserQueues
+from chalice_app.blobs import S3BlobStore
+from chalice_app.event_store import DynamoEventStore
+from chalice_app.queues import SqsBrowserQueues
 from chalice_app.sessions import SessionService
 from chalice_app.settings import Settings
 
-_lock = threading.Lock()
-_service: SessionService | None = None
 
-
-def configure(settings: Settings) -> SessionService:
-    """Build the services for these settings (the local stack and tests call this explicitly)."""
-    global _service
+def build_service(settings: Settings) -> SessionService:
+    """The session service on AWS (or moto's server: the endpoint comes from the settings)."""
     clients = build_clients(settings)
-    service = SessionService(
+    return SessionService(
         settings,
-        EventStore(clients.dynamodb, settings.table_name),
-        BrowserQueues(clients.sqs, settings.queue_prefix, settings.queue_visibility_timeout_s),
-        BlobStore(clients.s3, settings.bucket_name),
+        DynamoEventStore(clients.dynamodb, settings.table_name),
+        SqsBrowserQueues(clients.sqs, settings.queue_prefix, settings.queue_visibility_timeout_s),
+        S3BlobStore(clients.s3, settings.bucket_name),
     )
-    with _lock:
-        _service = service
-    return service
 
 
-def swap(replacement: SessionService | None) -> SessionService | None:
-    """Install ``replacement`` (None: build from the environment on next use); returns the previous.
+class LazyService:
+    """A service provider that builds its service on first call, once, however many threads ask."""
 
-    A local stack installs its own services and puts the previous ones back when it stops, so
-    stacks started one inside another (a benchmark inside a test run) leave no dangling endpoint.
-    """
-    global _service
-    with _lock:
-        previous, _service = _service, replacement
-    return previous
+    def __init__(self, build: Callable[[], SessionService]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._service: SessionService | None = None
 
-
-def service() -> SessionService:
-    """The configured services, built from the environment on first use (Lambda's case)."""
-    current = _service
-    if current is None:
-        with _lock:
-            current = _service
-        if current is None:
-            current = configure(Settings.from_env())
-    return current
+    def __call__(self) -> SessionService:
+        service = self._service
+        if service is None:
+            with self._lock:
+                if self._service is None:
+                    self._service = self._build()
+                service = self._service
+        return service
 
 
-def settings() -> Settings:
-    return service().settings
+def from_environment() -> LazyService:
+    """Lambda's provider: the services of ``Settings.from_env()``, built when first needed."""
+    return LazyService(lambda: build_service(Settings.from_env()))

@@ -12,7 +12,6 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -20,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from chalice_app.aws import aws_errors, error_code
 from chalice_app.errors import Conflict, Gone, NotFound
+from chalice_app.ports import Appended, ClientRecord, SessionRecord, StoredEvent
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -42,61 +42,10 @@ def _from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
 
 
-@dataclass(frozen=True)
-class SessionRecord:
-    session_id: str
-    status: str
-    seq: int
-    master_client_id: str | None
-    created_at: float
-    title: str | None
-    snapshot_seq: int
-    snapshot_key: str | None
-    expires_at: int
-    # The fan-out set: live queue URL of every active browser, by client id. Kept on this one item
-    # so a publish reads it with the same write that advances the sequence (no Query per event).
-    fanout: dict[str, str]
-    last_sweep: float
-
-    @property
-    def active(self) -> bool:
-        return self.status == "active"
+class DynamoEventStore:
+    """The event store on one DynamoDB table (see the module docstring for its layout)."""
 
 
-@dataclass(frozen=True)
-class Appended:
-    event: StoredEvent
-    # The fan-out set as read *after* the event was stored: a browser added before this read gets
-    # the event live; one added after it finds the event in its history.
-    fanout: dict[str, str]
-
-
-@dataclass(frozen=True)
-class ClientRecord:
-    session_id: str
-    client_id: str
-    status: str
-    joined_at: float
-    last_heartbeat: float
-    live_queue_url: str
-    history_queue_url: str
-    expires_at: int
-
-    @property
-    def active(self) -> bool:
-        return self.status == "active"
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    seq: int
-    type: str
-    ts: float
-    s3_key: str | None
-    payload: dict[str, Any] | None
-
-
-class EventStore:
     def __init__(self, dynamodb: Any, table: str, clock: Callable[[], float] = time.time) -> None:
         self._db = dynamodb
         self._table = table

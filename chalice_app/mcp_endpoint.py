@@ -41,7 +41,7 @@ from chalice import Chalice, Response
 
 from chalice_app.caller import Caller
 from chalice_app.errors import ApiError, InvalidInput
-from chalice_app.registry import Operation, Registry
+from chalice_app.registry import Operation, Registry, ServiceProvider
 from chalice_app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -91,8 +91,9 @@ def handle_mcp(
     method: str,
     headers: Mapping[str, str],
     raw_body: bytes | None,
+    services: ServiceProvider | None = None,
 ) -> Response:
-    """Answer one HTTP request made to the MCP endpoint."""
+    """Answer one HTTP request made to the MCP endpoint (``services``: for tools that declare one)."""
     lowered = {name.lower(): value for name, value in headers.items()}
 
     if method.upper() != "POST":
@@ -157,7 +158,7 @@ def handle_mcp(
     try:
         if params is not None and not isinstance(params, dict):
             raise _RpcError(INVALID_PARAMS, "params must be a JSON object.")
-        result = _dispatch(registry, rpc_method, params or {})
+        result = _dispatch(registry, rpc_method, params or {}, services)
     except _RpcError as exc:
         return _json_response(200, _error_body(request_id, exc.code, exc.message, exc.data))
     return _json_response(200, {"jsonrpc": "2.0", "id": request_id, "result": result})
@@ -169,6 +170,7 @@ def mount_mcp(
     settings_provider: Callable[[], Settings],
     *,
     path: str = "/mcp",
+    services: ServiceProvider | None = None,
 ) -> None:
     """Register the MCP route on ``app``; the application and the tests use exactly this glue."""
 
@@ -176,6 +178,7 @@ def mount_mcp(
     @app.route(path, methods=["POST", "GET", "DELETE"], name="mcp_endpoint")
     def mcp_endpoint() -> Response:
         request = app.current_request
+        assert request is not None  # Chalice sets it before calling a view
         raw = request.raw_body
         return handle_mcp(
             registry,
@@ -183,10 +186,12 @@ def mount_mcp(
             method=request.method,
             headers=request.headers,
             raw_body=raw.encode("utf-8") if isinstance(raw, str) else raw,
+            services=services,
         )
 
 
-def _dispatch(registry: Registry, method: str, params: dict[str, Any]) -> dict[str, Any]:
+def _dispatch(registry: Registry, method: str, params: dict[str, Any],
+              services: ServiceProvider | None = None) -> dict[str, Any]:
     if method == "initialize":
         return _initialize(params)
     if method == "ping":
@@ -195,7 +200,7 @@ def _dispatch(registry: Registry, method: str, params: dict[str, Any]) -> dict[s
         # One page holds every tool: the registry is small and fixed at import time.
         return {"tools": [_tool_entry(op) for op in registry.operations("mcp")]}
     if method == "tools/call":
-        return _call_tool(registry, params)
+        return _call_tool(registry, params, services)
     raise _RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
 
@@ -220,7 +225,8 @@ def _tool_entry(op: Operation) -> dict[str, Any]:
     }
 
 
-def _call_tool(registry: Registry, params: dict[str, Any]) -> dict[str, Any]:
+def _call_tool(registry: Registry, params: dict[str, Any], services: ServiceProvider | None = None
+               ) -> dict[str, Any]:
     name = params.get("name")
     if not isinstance(name, str):
         raise _RpcError(INVALID_PARAMS, "tools/call: name must be a string.")
@@ -236,7 +242,7 @@ def _call_tool(registry: Registry, params: dict[str, Any]) -> dict[str, Any]:
     try:
         # Revalidating guarantees structuredContent matches the advertised outputSchema (the 2.x
         # client checks it); an instance of the output model passes through untouched.
-        output = op.output_model.model_validate(op.invoke(arguments, Caller(protocol="mcp")))
+        output = op.output_model.model_validate(op.invoke(arguments, Caller(protocol="mcp"), services))
     except ApiError as exc:
         # A failure the model can read and act on: reported inside the result, not as an RPC error.
         return _error_result(exc.message)
@@ -324,7 +330,7 @@ def _http_error(
 def _json_response(
     status: int, body: dict[str, Any], extra_headers: Mapping[str, str] | None = None
 ) -> Response:
-    headers = dict(JSON_HEADERS)
+    headers: dict[str, str | list[str]] = dict(JSON_HEADERS)
     if extra_headers:
         headers.update(extra_headers)
     return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=headers)

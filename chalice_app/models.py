@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from chalice_app.content_schema import VOCABULARY
+from chalice_app.roles import Role
 from web_py.content import MAX_SHORT_TEXT, Layout, PriceQuote
 from web_py.messages import CLIENT_ID_PATTERN, SESSION_ID_PATTERN
 
@@ -43,7 +44,7 @@ class SessionCreated(BaseModel):
 
 class ParticipantInfo(BaseModel):
     client_id: str
-    role: Literal["master", "observer"]
+    role: Role
     joined_at: float
     last_heartbeat_age_s: float
 
@@ -67,7 +68,7 @@ class Participants(BaseModel):
 class Joined(BaseModel):
     session_id: str
     client_id: str
-    role: Literal["master", "observer"]
+    role: Role
     master_client_id: str | None
     resumed: bool = Field(description="True when a returning browser kept its queues")
     last_seq: int = Field(description="Last sequence covered by the history sent to this browser")
@@ -98,7 +99,7 @@ class Deleted(BaseModel):
 
 
 class Heartbeat(BaseModel):
-    role: Literal["master", "observer"]
+    role: Role
     master_client_id: str | None
     server_time: float
     last_seq: int = Field(description="The session's last event; a page behind it repairs the gap")

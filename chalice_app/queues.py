@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalice_app.aws import aws_errors, error_code, is_queue_missing
 from chalice_app.errors import Conflict, Gone
+from chalice_app.ports import QueueMissing, QueuePair
 from web_py.messages import Envelope
 
 # One group per queue: SQS keeps the whole queue in order and hands out one batch at a time.
@@ -18,28 +19,36 @@ SQS_NAME_LIMIT = 80
 SQS_BATCH = 10
 
 
-@dataclass(frozen=True)
-class QueuePair:
-    live_url: str
-    history_url: str
+def queue_names(prefix: str, session_id: str, client_id: str) -> tuple[str, str]:
+    """The live and history queue names of a browser: fixed by its ids, so its URLs never change."""
+    base = f"{prefix}-session-{session_id}-browser-{client_id}"
+    live, history = f"{base}.fifo", f"{base}-history.fifo"
+    # Ids are validated at the edge; this guards the prefix setting.
+    assert len(history) <= SQS_NAME_LIMIT, f"queue name too long: {history}"
+    return live, history
 
 
-class QueueMissing(Exception):
-    """The queue was deleted under us (client gone, session ended, or chaos)."""
+@contextmanager
+def _missing_as(url: str) -> Iterator[None]:
+    """A deleted queue is QueueMissing (the caller removes its browser); other failures pass on."""
+    try:
+        yield
+    except ClientError as exc:
+        if is_queue_missing(exc):
+            raise QueueMissing(url) from exc
+        raise
 
 
-class BrowserQueues:
+class SqsBrowserQueues:
+    """The browser queues on SQS FIFO queues, named by ``queue_names``."""
+
     def __init__(self, sqs: Any, prefix: str, visibility_timeout_s: int = 10) -> None:
         self._sqs = sqs
         self._prefix = prefix
         self._visibility = visibility_timeout_s
 
     def names(self, session_id: str, client_id: str) -> tuple[str, str]:
-        base = f"{self._prefix}-session-{session_id}-browser-{client_id}"
-        live, history = f"{base}.fifo", f"{base}-history.fifo"
-        # Ids are validated at the edge; this guards the prefix setting.
-        assert len(history) <= SQS_NAME_LIMIT, f"queue name too long: {history}"
-        return live, history
+        return queue_names(self._prefix, session_id, client_id)
 
     def create(self, session_id: str, client_id: str) -> QueuePair:
         live_name, history_name = self.names(session_id, client_id)
@@ -73,15 +82,11 @@ class BrowserQueues:
         return True
 
     def send(self, url: str, envelope: Envelope, dedup_id: str) -> None:
-        try:
+        with aws_errors("sending to a queue"), _missing_as(url):
             self._sqs.send_message(
                 QueueUrl=url, MessageBody=envelope.to_json(), MessageGroupId=GROUP_ID,
                 MessageDeduplicationId=dedup_id,
             )
-        except ClientError as exc:
-            if is_queue_missing(exc):
-                raise QueueMissing(url) from exc
-            raise
 
     def send_all(self, url: str, envelopes: Sequence[Envelope], dedup_prefix: str) -> None:
         """Send in order, ten per request (SQS keeps batch order within one message group)."""
@@ -96,12 +101,8 @@ class BrowserQueues:
                 }
                 for i, env in enumerate(chunk)
             ]
-            try:
+            with aws_errors("sending to a queue"), _missing_as(url):
                 result = self._sqs.send_message_batch(QueueUrl=url, Entries=entries)
-            except ClientError as exc:
-                if is_queue_missing(exc):
-                    raise QueueMissing(url) from exc
-                raise
             if result.get("Failed"):
                 # Stop rather than skip: a hole in the history would break ordering.
                 failed = result["Failed"][0]

@@ -3,6 +3,10 @@
 ``@api_function`` only records an ``Operation`` and returns the function unchanged. The REST routes,
 the MCP ``tools/list``/``tools/call`` and the OpenAPI document are all produced by reading this
 record; there is no second list of operations anywhere.
+
+Two kinds of parameter are injected by the adapters instead of being read from the arguments, and
+are kept out of the public schema: a ``Caller`` (who is calling, as the transport established it)
+and a ``SessionService`` (the service graph of the app that received the call).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from chalice_app.caller import Caller
 from chalice_app.errors import InvalidInput
+from chalice_app.sessions import SessionService
 
 PROTOCOLS = frozenset({"mcp", "rest"})
 F = TypeVar("F", bound=Callable[..., Any])
+ServiceProvider = Callable[[], SessionService]
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class Operation:
     input_model: type[BaseModel]
     output_model: type[BaseModel]
     caller_param: str | None
+    service_param: str | None = None
 
     def parse_arguments(self, arguments: Any) -> BaseModel:
         if arguments is None:
@@ -49,10 +56,15 @@ class Operation:
             summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
             raise InvalidInput(f"{self.name}: {summary}", details=problems) from None
 
-    def invoke(self, arguments: BaseModel, caller: Caller) -> BaseModel:
+    def invoke(self, arguments: BaseModel, caller: Caller, services: ServiceProvider | None = None) -> BaseModel:
+        """Call the operation; ``services`` is asked for the service only by operations that declare one."""
         kwargs = {name: getattr(arguments, name) for name in type(arguments).model_fields}
         if self.caller_param is not None:
             kwargs[self.caller_param] = caller
+        if self.service_param is not None:
+            if services is None:
+                raise RuntimeError(f"{self.name} needs a SessionService, and this adapter was given none")
+            kwargs[self.service_param] = services()
         return self.func(**kwargs)
 
     def input_schema(self) -> dict[str, Any]:
@@ -108,7 +120,7 @@ def _describe(func: Callable[..., Any], protocols: frozenset[str], method: str, 
         raise ValueError(f"{func.__name__}: the return type must be a pydantic model (it is the output schema)")
 
     fields: dict[str, Any] = {}
-    caller_param = None
+    caller_param = service_param = None
     for name, param in inspect.signature(func).parameters.items():
         annotation = hints.get(name)
         if annotation is None:
@@ -116,11 +128,14 @@ def _describe(func: Callable[..., Any], protocols: frozenset[str], method: str, 
         if annotation is Caller:
             caller_param = name
             continue
+        if annotation is SessionService:
+            service_param = name
+            continue
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[name] = (annotation, default)
 
     model_name = "".join(part.title() for part in func.__name__.split("_")) + "Input"
-    input_model = create_model(  # type: ignore[call-overload]
+    input_model = create_model(
         model_name, __config__=ConfigDict(extra="forbid"), **fields
     )
     return Operation(
@@ -134,6 +149,7 @@ def _describe(func: Callable[..., Any], protocols: frozenset[str], method: str, 
         input_model=input_model,
         output_model=output,
         caller_param=caller_param,
+        service_param=service_param,
     )
 
 

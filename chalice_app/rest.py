@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalice import Chalice, Response
@@ -12,7 +12,7 @@ from chalice import Chalice, Response
 from chalice_app import cookies
 from chalice_app.caller import Caller
 from chalice_app.errors import ApiError, InvalidInput, PayloadTooLarge
-from chalice_app.registry import Operation, Registry
+from chalice_app.registry import Operation, Registry, ServiceProvider
 from chalice_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,17 +23,21 @@ def error_response(error: ApiError) -> Response:
     return Response(body=json.dumps(error.to_dict()), status_code=error.status, headers=dict(JSON_HEADERS))
 
 
-def mount_rest(app: Chalice, registry: Registry, settings_provider: Callable[[], Settings]) -> None:
+def mount_rest(app: Chalice, registry: Registry, settings_provider: Callable[[], Settings],
+               services: ServiceProvider | None = None) -> None:
+    """One route per "rest" operation; ``services`` gives operations that declare one their service."""
     for operation in registry.operations("rest"):
-        _mount(app, operation, settings_provider)
+        _mount(app, operation, settings_provider, services)
 
 
-def _mount(app: Chalice, operation: Operation, settings_provider: Callable[[], Settings]) -> None:
+def _mount(app: Chalice, operation: Operation, settings_provider: Callable[[], Settings],
+           services: ServiceProvider | None) -> None:
     def view() -> Response:
         request = app.current_request
+        assert request is not None  # Chalice sets it before calling a view
         try:
             return _handle(operation, settings_provider(), request.method, request.raw_body,
-                           request.query_params, request.headers)
+                           request.query_params, request.headers, services)
         except ApiError as exc:
             return error_response(exc)
         except Exception:
@@ -44,7 +48,7 @@ def _mount(app: Chalice, operation: Operation, settings_provider: Callable[[], S
 
 
 def _handle(operation: Operation, settings: Settings, method: str, raw_body: bytes | str | None,
-            query: dict[str, str] | None, headers: Any) -> Response:
+            query: Mapping[str, str] | None, headers: Any, services: ServiceProvider | None = None) -> Response:
     arguments = _arguments(method, raw_body, query, settings.max_message_bytes)
     parsed = operation.parse_arguments(arguments)
     session_id = getattr(parsed, "session_id", None)
@@ -52,8 +56,8 @@ def _handle(operation: Operation, settings: Settings, method: str, raw_body: byt
     minted: list[str] = []
     if operation.caller_param is not None and isinstance(session_id, str):
         minted = _identify(caller, settings.cookie_secret, session_id, headers)
-    result = operation.invoke(parsed, caller)
-    response_headers = dict(JSON_HEADERS)
+    result = operation.invoke(parsed, caller, services)
+    response_headers: dict[str, str | list[str]] = dict(JSON_HEADERS)
     if caller.minted and isinstance(session_id, str):
         response_headers["Set-Cookie"] = cookies.issue(
             settings.cookie_secret, session_id, minted[0], max_age_s=settings.session_ttl_s,
@@ -82,7 +86,7 @@ def _identify(caller: Caller, secret: str, session_id: str, headers: Any) -> lis
     return minted
 
 
-def _arguments(method: str, raw_body: bytes | str | None, query: dict[str, str] | None, limit: int) -> Any:
+def _arguments(method: str, raw_body: bytes | str | None, query: Mapping[str, str] | None, limit: int) -> Any:
     if method == "GET":
         return dict(query or {})
     if raw_body is None or raw_body in (b"", ""):

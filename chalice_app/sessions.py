@@ -1,7 +1,8 @@
 """The session service: onboarding, fan-out, roles and liveness, cleanup.
 
-All session behaviour lives here, over three small stores (events, queues, blobs). Operations call
-it; it never sees HTTP or MCP.
+All session behaviour lives here, over three small ports (events, queues, blobs: ``ports.py``).
+Operations receive it by injection; it never sees HTTP, MCP or boto3. Time comes from the injected
+``clock``, so liveness (failover, stale browsers, expiry) is testable without waiting.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalice_app.blobs import BlobStore, generate_key
-from chalice_app.errors import Forbidden, Gone, InvalidInput, NotFound
-from chalice_app.event_store import ClientRecord, EventStore, SessionRecord, StoredEvent
-from chalice_app.queues import BrowserQueues, QueueMissing
+from chalice_app.blobs import generate_key
+from chalice_app.errors import Forbidden, Gone, InvalidInput, NotFound, UpstreamError
+from chalice_app.ports import (
+    BlobStore,
+    BrowserQueues,
+    ClientRecord,
+    EventStore,
+    QueueMissing,
+    SessionRecord,
+    StoredEvent,
+)
+from chalice_app.roles import Role
 from chalice_app.settings import Settings
 from web_py import page_state
 from web_py.messages import BY_REFERENCE, CLIENT_ID_LENGTH, Envelope, MessageType, end_of_history
@@ -53,7 +60,7 @@ class Delivery:
 @dataclass(frozen=True)
 class JoinOutcome:
     client: ClientRecord
-    role: str
+    role: Role
     master_client_id: str | None
     resumed: bool
     history_last_seq: int
@@ -62,7 +69,7 @@ class JoinOutcome:
 @dataclass(frozen=True)
 class Participant:
     client_id: str
-    role: str
+    role: Role
     joined_at: float
     last_heartbeat_age_s: float
 
@@ -90,8 +97,8 @@ class SessionService:
         now = self._clock()
         clients = self.store.list_clients(session_id) if session.active else []
         return session, [
-            Participant(c.client_id, "master" if c.client_id == session.master_client_id else "observer",
-                        c.joined_at, round(now - c.last_heartbeat, 3))
+            Participant(c.client_id, Role.of(c.client_id, session.master_client_id), c.joined_at,
+                        round(now - c.last_heartbeat, 3))
             for c in clients
         ]
 
@@ -125,8 +132,7 @@ class SessionService:
         if not resumed:
             self._publish_participants(session_id)
         last_seq = self._send_history(session_id, client)
-        role = "master" if master == client.client_id else "observer"
-        return JoinOutcome(client, role, master, resumed, last_seq)
+        return JoinOutcome(client, Role.of(client.client_id, master), master, resumed, last_seq)
 
     def _ensure_master(self, session_id: str, candidate: str) -> str | None:
         """The first live browser becomes master; a dead master is replaced by the sweep."""
@@ -231,7 +237,7 @@ class SessionService:
                 return Sent.OK
             except QueueMissing:
                 return Sent.QUEUE_GONE
-            except (ClientError, BotoCoreError):
+            except UpstreamError:
                 if attempt == 2:
                     log.exception("fan-out of seq %s to %s failed", envelope.seq, live_queue_url)
                     return Sent.FAILED
@@ -312,7 +318,11 @@ class SessionService:
 
     # -- roles and liveness --------------------------------------------------------------------
 
-    def heartbeat(self, session_id: str, client_id: str) -> tuple[str, SessionRecord]:
+    def now(self) -> float:
+        """The service's clock (injected; wall time in production)."""
+        return self._clock()
+
+    def heartbeat(self, session_id: str, client_id: str) -> tuple[Role, SessionRecord]:
         self._active_client(session_id, client_id)
         self.store.touch_client(session_id, client_id)
         session = self.store.require_session(session_id)
@@ -322,7 +332,7 @@ class SessionService:
                 self.store.claim_sweep(session_id, session.last_sweep, now):
             self.sweep(session_id)
             session = self.store.require_session(session_id)
-        return ("master" if session.master_client_id == client_id else "observer"), session
+        return Role.of(client_id, session.master_client_id), session
 
     def sweep(self, session_id: str) -> None:
         """Promote an observer when the master is silent; remove browsers silent for much longer."""

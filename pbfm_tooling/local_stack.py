@@ -27,9 +27,6 @@ LOCAL_CREDENTIALS = {
 }
 
 
-_NOT_STARTED = object()
-
-
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, overrides: Mapping[str, str] | None = None,
                  *, quiet: bool = True) -> None:
@@ -40,7 +37,6 @@ class LocalStack:
         self._moto: Any = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
-        self._previous_service: Any = _NOT_STARTED
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -62,23 +58,24 @@ class LocalStack:
         moto_host, moto_port = self._moto.get_host_and_port()
         self.moto_url = f"http://{moto_host}:{moto_port}"
 
-        from chalice_app.application import app
+        from chalice_app.application import create_app
 
-        self._server = _local_server(app, self.host, self.port, quiet=self.quiet)
+        # This stack's own app over this stack's own service: stacks never share (or swap) one.
+        self.app = create_app(lambda: self.service)
+        self._server = _local_server(self.app, self.host, self.port, quiet=self.quiet)
         self.port = self._server.server_address[1]
         origins = [self.base_url] + ([f"http://localhost:{self.port}"] if self.host == "127.0.0.1" else [])
 
         env = {**os.environ, **self.overrides, "PBFM_AWS_ENDPOINT_URL": self.moto_url,
                "PBFM_ALLOWED_ORIGINS": ",".join(origins)}
         os.environ.update({k: v for k, v in env.items() if k.startswith("PBFM_")})
-        from chalice_app import context
         from chalice_app.aws import build_clients
+        from chalice_app.context import build_service
         from chalice_app.settings import Settings
         from pbfm_tooling.resources import create_resources
 
         self.settings = Settings.from_env(env)
-        self._previous_service = context.swap(None)
-        self.service = context.configure(self.settings)
+        self.service = build_service(self.settings)
         clients = build_clients(self.settings)
         create_resources(clients.s3, clients.dynamodb, table_name=self.settings.table_name,
                          bucket_name=self.settings.bucket_name, region=self.settings.region,
@@ -88,12 +85,6 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        if self._previous_service is not _NOT_STARTED:
-            from chalice_app import context
-
-            # The app is shared by every stack in this process: give it back to the one before us.
-            context.swap(self._previous_service)
-            self._previous_service = _NOT_STARTED
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -156,4 +147,7 @@ def _local_server(app: Any, host: str, port: int, *, quiet: bool) -> Any:
         # socketserver's default backlog of 5 resets connections when many browsers re-poll at once.
         request_queue_size = 128
 
-    return Server((host, port), lambda *a: Handler(*a, app_object=app, config=config))
+    def handler(request: Any, client_address: Any, server: Any) -> Handler:
+        return Handler(request, client_address, server, app_object=app, config=config)
+
+    return Server((host, port), handler)

@@ -28,7 +28,7 @@ PRODUCT_REST = {
 
 @pytest.fixture
 def client(stack: LocalStack) -> Iterator[Client]:
-    with Client(app) as test_client:
+    with Client(stack.app) as test_client:
         yield test_client
 
 

@@ -1,14 +1,13 @@
 """Behind API Gateway's default URL every route sits under the stage ("/api/..."); the page follows.
 
 Drives the app as Lambda would: an API-Gateway-proxy event whose requestContext.path carries the
-stage prefix, handed to the Chalice app object.
+stage prefix, handed to the Chalice app object (the one the local stack serves, on its settings).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalice_app.application import app
 from chalice_app.static_site import base_path
 from pbfm_tooling.local_stack import LocalStack
 
@@ -42,7 +41,7 @@ def test_base_path_is_what_precedes_the_route() -> None:
 
 
 def test_page_links_and_calls_carry_the_stage_prefix(stack: LocalStack) -> None:
-    response = app(proxy_event("/session/demo", "/session/{session_id}", "/api/session/demo",
+    response = stack.app(proxy_event("/session/demo", "/session/{session_id}", "/api/session/demo",
                                {"session_id": "demo"}), LambdaContext())
     assert response["statusCode"] == 200
     body = response["body"]
@@ -50,11 +49,11 @@ def test_page_links_and_calls_carry_the_stage_prefix(stack: LocalStack) -> None:
     assert 'href="/api/static/page.css"' in body and 'data-base="/api"' in body
     assert "/api/vendor/pyscript/" in body
 
-    toml = app(proxy_event("/pyscript.toml", "/pyscript.toml", "/api/pyscript.toml"), LambdaContext())["body"]
+    toml = stack.app(proxy_event("/pyscript.toml", "/pyscript.toml", "/api/pyscript.toml"), LambdaContext())["body"]
     assert 'interpreter = "/api/vendor/pyodide/' in toml
 
 
 def test_without_a_stage_prefix_nothing_changes(stack: LocalStack) -> None:
-    response = app(proxy_event("/session/demo", "/session/{session_id}", "/session/demo",
+    response = stack.app(proxy_event("/session/demo", "/session/{session_id}", "/session/demo",
                                {"session_id": "demo"}), LambdaContext())
     assert 'config="/pyscript.toml"' in response["body"] and 'data-base=""' in response["body"]

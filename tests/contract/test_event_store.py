@@ -1,0 +1,182 @@
+"""The event store's contract: the same tests on MemoryEventStore and on DynamoEventStore over moto."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from chalice_app.errors import Gone, NotFound
+from chalice_app.ports import ClientRecord
+from tests.contract.backend import Backend
+
+TTL = 3600
+
+
+def client(session_id: str, client_id: str, joined_at: float, *, status: str = "active") -> ClientRecord:
+    return ClientRecord(session_id=session_id, client_id=client_id, status=status, joined_at=joined_at,
+                        last_heartbeat=joined_at, live_queue_url=f"https://q/{client_id}",
+                        history_queue_url=f"https://q/{client_id}-history", expires_at=2_000_000_000)
+
+
+def test_creating_a_session_is_idempotent_while_it_lives(backend: Backend, session_id: str) -> None:
+    first, created = backend.store.create_session(session_id, "title", TTL)
+    again, created_again = backend.store.create_session(session_id, "other", TTL)
+    assert (created, created_again) == (True, False)
+    assert again == first
+    assert (first.status, first.seq, first.title, first.master_client_id, first.fanout) == ("active", 0, "title",
+                                                                                           None, {})
+    assert first.expires_at == int(backend.clock() + TTL)
+
+
+def test_an_expired_session_is_invisible_and_replaced_but_its_old_events_still_take_their_numbers(
+        backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, 10)
+    for _ in range(3):
+        store.append(session_id, "PRICE_UPDATE", None, {"n": 1}, 10)
+    backend.clock.advance(11)
+    assert store.get_session(session_id) is None
+    with pytest.raises(NotFound):
+        store.require_session(session_id)
+    assert store.events_after(session_id, 0) == []
+    record, created = store.create_session(session_id, None, TTL)
+    assert created and record.seq == 0
+    # Neither TTL deletes items promptly: the new event skips the numbers its predecessor used.
+    appended = store.append(session_id, "PRICE_UPDATE", None, {"n": 2}, TTL)
+    assert appended.event.seq == 4
+    assert [e.seq for e in store.events_after(session_id, 0)] == [4]
+
+
+def test_an_ended_session_is_gone_but_readable(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    store.mark_ended(session_id)
+    with pytest.raises(Gone):
+        store.require_session(session_id)
+    assert store.require_session(session_id, active=False).status == "ended"
+    with pytest.raises(Gone):
+        store.append(session_id, "PRICE_UPDATE", None, None, TTL)
+    assert store.append(session_id, "SESSION_ENDED", None, None, TTL, allow_ended=True).event.seq == 1
+
+
+def test_append_and_replay_keep_order_payload_and_key(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    a = store.append(session_id, "LAYOUT_UPDATE", "layouts/x/1.json", None, TTL).event
+    b = store.append(session_id, "ROLE_CHANGE", None, {"master_client_id": "m", "nested": [1, 2]}, TTL).event
+    assert (a.seq, b.seq) == (1, 2)
+    assert a.ts == backend.clock()
+    assert store.events_after(session_id, 0) == [a, b]
+    assert store.events_after(session_id, 1) == [b]
+    assert store.events_after(session_id, 0, limit=1) == [a]
+    assert store.events_after(session_id, 2) == []
+    assert store.require_session(session_id).seq == 2
+
+
+def test_each_event_expires_on_its_own_ttl(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    store.append(session_id, "PRICE_UPDATE", None, None, 5)
+    store.append(session_id, "PRICE_UPDATE", None, None, 100)
+    backend.clock.advance(6)
+    assert [e.seq for e in store.events_after(session_id, 0)] == [2]
+
+
+def test_concurrent_writers_get_distinct_gapless_sequence_numbers(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def writer() -> None:
+        for _ in range(10):
+            seq = store.append(session_id, "PRICE_UPDATE", None, None, TTL).event.seq
+            with lock:
+                seqs.append(seq)
+
+    threads = [threading.Thread(target=writer) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seqs) == list(range(1, 61))
+    assert [e.seq for e in store.events_after(session_id, 0)] == list(range(1, 61))
+    assert store.require_session(session_id).seq == 60
+
+
+def test_the_fan_out_set_is_returned_as_it_is_after_the_write(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a")
+    store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b")
+    store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b")
+    assert store.append(session_id, "PRICE_UPDATE", None, None, TTL).fanout == {
+        "aaaaaaaaaaaa": "https://q/a", "bbbbbbbbbbbb": "https://q/b"}
+    store.remove_from_fanout(session_id, "aaaaaaaaaaaa")
+    store.remove_from_fanout(session_id, "cccccccccccc")
+    assert store.append(session_id, "PRICE_UPDATE", None, None, TTL).fanout == {"bbbbbbbbbbbb": "https://q/b"}
+    assert store.require_session(session_id).fanout == {"bbbbbbbbbbbb": "https://q/b"}
+
+
+def test_the_master_changes_only_from_the_expected_one(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    assert store.set_master(session_id, "a", None)
+    assert not store.set_master(session_id, "b", None)
+    assert not store.set_master(session_id, "b", "c")
+    assert store.set_master(session_id, "b", "a")
+    assert store.require_session(session_id).master_client_id == "b"
+    store.mark_ended(session_id)
+    assert not store.set_master(session_id, "a", "b")
+
+
+def test_sweep_turns_and_snapshots_are_compare_and_set(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    assert store.claim_sweep(session_id, 0, 10.5)
+    assert not store.claim_sweep(session_id, 0, 11.0)
+    assert store.claim_sweep(session_id, 10.5, 12.25)
+    assert store.require_session(session_id).last_sweep == 12.25
+    assert store.set_snapshot(session_id, 5, "snap/5")
+    assert not store.set_snapshot(session_id, 5, "snap/5b")
+    assert not store.set_snapshot(session_id, 3, "snap/3")
+    record = store.require_session(session_id)
+    assert (record.snapshot_seq, record.snapshot_key) == (5, "snap/5")
+
+
+def test_client_records(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    assert store.get_client(session_id, "aaaaaaaaaaaa") is None
+    later, earlier, same_time = client(session_id, "aaaaaaaaaaaa", 20.0), client(session_id, "zzzzzzzzzzzz", 10.0), \
+        client(session_id, "bbbbbbbbbbbb", 20.0)
+    for record in (later, earlier, same_time):
+        store.put_client(record)
+    assert store.get_client(session_id, "aaaaaaaaaaaa") == later
+    assert [c.client_id for c in store.list_clients(session_id)] == ["zzzzzzzzzzzz", "aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+
+    backend.clock.advance(7.25)
+    store.touch_client(session_id, "aaaaaaaaaaaa")
+    touched = store.get_client(session_id, "aaaaaaaaaaaa")
+    assert touched is not None and touched.last_heartbeat == backend.clock()
+
+    assert store.mark_client_gone(session_id, "zzzzzzzzzzzz")
+    assert not store.mark_client_gone(session_id, "zzzzzzzzzzzz")
+    assert [c.client_id for c in store.list_clients(session_id)] == ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+    everyone = store.list_clients(session_id, active_only=False)
+    assert [(c.client_id, c.status) for c in everyone] == [
+        ("zzzzzzzzzzzz", "gone"), ("aaaaaaaaaaaa", "active"), ("bbbbbbbbbbbb", "active")]
+
+
+def test_active_session_ids_split_live_from_expired_and_skip_ended(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    live, short, ended = session_id + "l", session_id + "s", session_id + "e"
+    store.create_session(live, None, TTL)
+    store.create_session(short, None, 5)
+    store.create_session(ended, None, TTL)
+    store.mark_ended(ended)
+    backend.clock.advance(6)
+    lives, expired = store.active_session_ids()
+    assert live in lives and short not in lives and ended not in lives
+    assert short in expired and live not in expired and ended not in expired
