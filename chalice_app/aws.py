@@ -28,6 +28,9 @@ class AwsClients:
     s3: Any
     sqs: Any
     dynamodb: Any
+    # Signs the URLs browsers use: a presigned URL names its host, so it is built for the endpoint
+    # browsers reach (the local gateway), which may differ from the server's own (moto).
+    s3_presigner: Any
 
 
 def build_clients(settings: Settings) -> AwsClients:
@@ -45,10 +48,12 @@ def build_clients(settings: Settings) -> AwsClients:
     session = boto3.session.Session(region_name=settings.region)
     endpoint = settings.aws_endpoint_url
 
-    def client(service: str) -> Any:
-        return session.client(service, endpoint_url=endpoint, config=config)
+    def client(service: str, endpoint_url: str | None = endpoint) -> Any:
+        return session.client(service, endpoint_url=endpoint_url, config=config)
 
-    return AwsClients(s3=client("s3"), sqs=client("sqs"), dynamodb=client("dynamodb"))
+    s3 = client("s3")
+    presigner = s3 if settings.browser_endpoint_url == endpoint else client("s3", settings.browser_endpoint_url)
+    return AwsClients(s3=s3, sqs=client("sqs"), dynamodb=client("dynamodb"), s3_presigner=presigner)
 
 
 def default_region(fallback: str) -> str:

@@ -34,8 +34,9 @@ def generate_key(kind: str, session_id: str, name: str | None = None) -> str:
 
 
 class S3BlobStore:
-    def __init__(self, s3: Any, bucket: str, cache_size: int = 2048) -> None:
+    def __init__(self, s3: Any, bucket: str, cache_size: int = 2048, *, presigner: Any = None) -> None:
         self._s3 = s3
+        self._presigner = presigner or s3
         self._bucket = bucket
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._cache_size = cache_size
@@ -69,7 +70,7 @@ class S3BlobStore:
     def presign(self, key: str, expires_s: int = PRESIGN_SECONDS) -> str:
         with aws_errors("presigning an S3 URL"):
             return str(
-                self._s3.generate_presigned_url(
+                self._presigner.generate_presigned_url(
                     "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_s
                 )
             )

@@ -25,7 +25,7 @@ def build_service(settings: Settings) -> SessionService:
         settings,
         DynamoEventStore(clients.dynamodb, settings.table_name),
         SqsBrowserQueues(clients.sqs, settings.queue_prefix, settings.queue_visibility_timeout_s),
-        S3BlobStore(clients.s3, settings.bucket_name),
+        S3BlobStore(clients.s3, settings.bucket_name, presigner=clients.s3_presigner),
     )
 
 

@@ -20,6 +20,9 @@ class Settings:
     region: str = "us-west-1"
     # None in AWS; the moto server's URL locally. One code path either way.
     aws_endpoint_url: str | None = None
+    # Where browsers reach AWS with the presigned URLs we hand out: None in AWS (its own hosts);
+    # the local stack's gateway, which verifies signatures as AWS does, in front of moto.
+    aws_public_endpoint_url: str | None = None
     price_source: str = "simulated"
     # Where the page loads PyScript/Pyodide from; "" means this server serves them itself.
     asset_base_url: str = ""
@@ -37,6 +40,11 @@ class Settings:
     snapshot_every: int = 50
     allowed_origins: tuple[str, ...] = ()
     cookie_secure: bool = False
+
+    @property
+    def browser_endpoint_url(self) -> str | None:
+        """The endpoint presigned URLs name: the public one, else the one the server uses."""
+        return self.aws_public_endpoint_url or self.aws_endpoint_url
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +65,7 @@ class Settings:
             queue_prefix=get("PBFM_QUEUE_PREFIX", defaults.queue_prefix),
             region=get("AWS_DEFAULT_REGION", get("AWS_REGION", defaults.region)),
             aws_endpoint_url=env.get("PBFM_AWS_ENDPOINT_URL") or None,
+            aws_public_endpoint_url=env.get("PBFM_AWS_PUBLIC_ENDPOINT_URL") or None,
             price_source=get("PBFM_PRICE_SOURCE", defaults.price_source),
             asset_base_url=get("PBFM_ASSET_BASE_URL", ""),
             mcp_token=env.get("PBFM_MCP_TOKEN") or None,

@@ -120,8 +120,8 @@ def runtime_url(settings: Settings, runtime: str, name: str, base: str = "") -> 
 
 def s3_origins(settings: Settings) -> list[str]:
     """Origins the page fetches documents from by presigned URL (CSP connect-src)."""
-    if settings.aws_endpoint_url:
-        origin = _origin(settings.aws_endpoint_url)
+    if settings.browser_endpoint_url:
+        origin = _origin(settings.browser_endpoint_url)
         return [origin] if origin else []
     bucket, region = settings.bucket_name, settings.region
     return [

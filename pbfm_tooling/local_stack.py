@@ -35,6 +35,7 @@ class LocalStack:
         self.overrides = dict(overrides or {})
         self.quiet = quiet
         self._moto: Any = None
+        self._gateway: Any = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -57,6 +58,18 @@ class LocalStack:
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
         self.moto_url = f"http://{moto_host}:{moto_port}"
+        from pbfm_tooling.aws_gateway import AwsGateway
+
+        # Browsers reach "AWS" only through the gateway: it verifies SigV4 and expiry, and answers
+        # in AWS's formats, none of which moto does. The app's own calls go to moto directly.
+        self._gateway = AwsGateway(
+            self.moto_url,
+            access_key=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            secret_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            session_token=LOCAL_CREDENTIALS["AWS_SESSION_TOKEN"],
+            region=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
+        ).start()
+        self.gateway_url: str = self._gateway.url
 
         from chalice_app.application import create_app
 
@@ -67,7 +80,7 @@ class LocalStack:
         origins = [self.base_url] + ([f"http://localhost:{self.port}"] if self.host == "127.0.0.1" else [])
 
         env = {**os.environ, **self.overrides, "PBFM_AWS_ENDPOINT_URL": self.moto_url,
-               "PBFM_ALLOWED_ORIGINS": ",".join(origins)}
+               "PBFM_AWS_PUBLIC_ENDPOINT_URL": self.gateway_url, "PBFM_ALLOWED_ORIGINS": ",".join(origins)}
         os.environ.update({k: v for k, v in env.items() if k.startswith("PBFM_")})
         from chalice_app.aws import build_clients
         from chalice_app.context import build_service
@@ -89,6 +102,9 @@ class LocalStack:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
