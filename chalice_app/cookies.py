@@ -12,7 +12,6 @@ import hmac
 import re
 import secrets
 import string
-from http.cookies import CookieError, SimpleCookie
 
 from web_py.messages import CLIENT_ID_LENGTH, is_valid_session_id
 
@@ -56,31 +55,50 @@ def issue(secret: str, session_id: str, browser_id: str, *, max_age_s: int, secu
     return "; ".join(attributes)
 
 
-def _morsel_value(session_id: str, cookie_header: str | None) -> str | None:
-    if not cookie_header or not is_valid_session_id(session_id):
-        return None
-    jar = SimpleCookie()
-    try:
-        jar.load(cookie_header)
-    except CookieError:
-        return None
-    morsel = jar.get(cookie_name(session_id))
-    return None if morsel is None else morsel.value
+def cookie_values(cookie_header: str | None, name: str) -> list[str]:
+    """Every value sent under ``name`` in a ``Cookie`` header, in the order sent.
+
+    Parsed pair by pair (``;`` between pairs, the first ``=`` between name and value), so a foreign
+    cookie we cannot make sense of — JSON, unbalanced quotes, spaces, commas, no ``=`` at all —
+    never hides the cookies after it (``SimpleCookie.load`` stops at the first one). A name can
+    come more than once (the same name set for another path or domain); the caller decides which
+    value counts. One pair of surrounding double quotes is dropped, as RFC 6265 allows them.
+    """
+    if not cookie_header:
+        return []
+    values = []
+    for pair in cookie_header.split(";"):
+        key, has_value, value = pair.partition("=")
+        if not has_value or key.strip() != name:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        values.append(value)
+    return values
+
+
+def _values_for(session_id: str, cookie_header: str | None) -> list[str]:
+    if not is_valid_session_id(session_id):
+        return []
+    return cookie_values(cookie_header, cookie_name(session_id))
 
 
 def sent_for(session_id: str, cookie_header: str | None) -> bool:
     """Whether the request carries a cookie for this session at all (valid or not)."""
-    return _morsel_value(session_id, cookie_header) is not None
+    return bool(_values_for(session_id, cookie_header))
 
 
 def verified_browser_id(secret: str, session_id: str, cookie_header: str | None) -> str | None:
-    """The browser id of a valid cookie for this session; None when absent, malformed or tampered."""
-    value = _morsel_value(session_id, cookie_header)
-    if value is None:
-        return None
-    browser_id, _, signature = value.partition(".")
-    if not BROWSER_ID.match(browser_id):
-        return None
-    if not hmac.compare_digest(signature, _signature(secret, session_id, browser_id)):
-        return None
-    return browser_id
+    """The browser id of a valid cookie for this session; None when absent, malformed or tampered.
+
+    When the name comes more than once, the first value that verifies counts: a stale duplicate
+    (e.g. left under another path) must not cost the browser its identity.
+    """
+    for value in _values_for(session_id, cookie_header):
+        browser_id, _, signature = value.partition(".")
+        if BROWSER_ID.fullmatch(browser_id) and hmac.compare_digest(
+            signature.encode("utf-8", "surrogatepass"), _signature(secret, session_id, browser_id).encode()
+        ):
+            return browser_id
+    return None

@@ -9,8 +9,9 @@ correlate, so JSON-RPC errors for a request with a usable id go back with 200):
 
 - 405 for GET/DELETE (we offer no SSE stream and no sessions), with ``Allow: POST``.
 - 403 for a disallowed ``Origin``, 401 for a missing or wrong bearer token.
-- 400 when no id can be correlated (bad JSON, not a JSON-RPC object, batches) and for an
-  unsupported ``MCP-Protocol-Version`` header (the transport spec requires 400 there).
+- 400 when no id can be correlated (bad JSON, nesting deeper than ``json_body.MAX_DEPTH``, not a
+  JSON-RPC object, batches) and for an unsupported ``MCP-Protocol-Version`` header (the transport
+  spec requires 400 there); 413 for a body over ``mcp_body_limit`` (it is never parsed).
 - 202 with an empty body for notifications and for responses a client sends us.
 
 Origin policy (DNS-rebinding defence; clients outside browsers send no ``Origin`` at all):
@@ -40,7 +41,8 @@ from urllib.parse import urlsplit
 from chalice import Chalice, Response
 
 from chalice_app.caller import Caller
-from chalice_app.errors import ApiError, InvalidInput
+from chalice_app.errors import ApiError, InvalidInput, PayloadTooLarge
+from chalice_app.json_body import BodyTooDeep, parse_json_body
 from chalice_app.registry import Operation, Registry, ServiceProvider
 from chalice_app.settings import Settings
 
@@ -110,8 +112,12 @@ def handle_mcp(
         )
 
     try:
-        message = json.loads(raw_body or b"")
-    except (UnicodeDecodeError, ValueError):
+        message = parse_json_body(raw_body, limit=mcp_body_limit(settings))
+    except PayloadTooLarge as exc:
+        return _http_error(413, INVALID_REQUEST, f"Request too large: {exc.message}.")
+    except BodyTooDeep as exc:
+        return _http_error(400, PARSE_ERROR, f"Parse error: {exc.message}.")
+    except InvalidInput:
         return _http_error(400, PARSE_ERROR, "Parse error: the body is not valid JSON.")
 
     if isinstance(message, list):
@@ -180,14 +186,19 @@ def mount_mcp(
         request = app.current_request
         assert request is not None  # Chalice sets it before calling a view
         raw = request.raw_body
-        return handle_mcp(
-            registry,
-            settings_provider(),
-            method=request.method,
-            headers=request.headers,
-            raw_body=raw.encode("utf-8") if isinstance(raw, str) else raw,
-            services=services,
-        )
+        try:
+            return handle_mcp(
+                registry,
+                settings_provider(),
+                method=request.method,
+                headers=request.headers,
+                raw_body=raw.encode("utf-8") if isinstance(raw, str) else raw,
+                services=services,
+            )
+        except Exception:
+            # A bug, not bad input; answered in JSON-RPC so that a client can still report it.
+            logger.exception("MCP request failed")
+            return _http_error(500, INTERNAL_ERROR, "Internal error; the server log has the details.")
 
 
 def _dispatch(registry: Registry, method: str, params: dict[str, Any],
@@ -233,11 +244,16 @@ def _call_tool(registry: Registry, params: dict[str, Any], services: ServiceProv
     op = registry.get(name, "mcp")
     if op is None:
         raise _RpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+    raw_arguments = params.get("arguments")
+    if raw_arguments is not None and not isinstance(raw_arguments, dict):
+        # Not a tools/call request at all (the schema says an object): the client's mistake.
+        raise _RpcError(INVALID_PARAMS, f"tools/call: arguments of {name} must be a JSON object.")
     try:
-        arguments = op.parse_arguments(params.get("arguments"))
+        arguments = op.parse_arguments(raw_arguments)
     except InvalidInput as exc:
-        # Arguments that do not fit the advertised inputSchema are a protocol-level mistake.
-        raise _RpcError(INVALID_PARAMS, exc.message, exc.details) from None
+        # SEP-1303 (2025-11-25): arguments that miss the inputSchema are a tool result the model
+        # reads and corrects, not a JSON-RPC error an SDK raises and the host swallows.
+        return _error_result(_invalid_arguments_text(name, exc))
 
     try:
         # Revalidating guarantees structuredContent matches the advertised outputSchema (the 2.x
@@ -261,6 +277,25 @@ def _call_tool(registry: Registry, params: dict[str, Any], services: ServiceProv
 
 def _error_result(text: str) -> dict[str, Any]:
     return {"content": [{"type": "text", "text": text}], "isError": True}
+
+
+def _invalid_arguments_text(tool: str, error: InvalidInput) -> str:
+    """One line per field that is wrong, in words a model can act on."""
+    problems = error.details if isinstance(error.details, list) else []
+    lines = [f"- {p['field']}: {p['problem']}" for p in problems if isinstance(p, dict)]
+    if not lines:
+        return error.message
+    return f"Invalid arguments for {tool}:\n" + "\n".join(lines) + "\nFix these and call the tool again."
+
+
+def mcp_body_limit(settings: Settings) -> int:
+    """The largest /mcp body parsed: twice the message limit.
+
+    The tools check their own content against ``max_message_bytes`` (as compact JSON) and answer a
+    result the model can read; the envelope and a client's own encoding (indentation, escapes) need
+    room on top, so the body cap only stops what no tool would accept anyway.
+    """
+    return 2 * settings.max_message_bytes
 
 
 def _usable_id(value: Any) -> bool:

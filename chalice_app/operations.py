@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from chalice_app.blobs import KEY_PREFIXES, generate_key
 from chalice_app.caller import Caller
@@ -259,11 +259,22 @@ def webpage_poll_queue(
     return Polled(messages=[QueueMessage(receipt_handle=h, body=json.loads(b)) for h, b in raw])
 
 
+def _distinct(receipt_handles: list[str]) -> list[str]:
+    # SQS refuses a whole batch that names one receipt twice; refuse it here, as the caller's mistake.
+    if len(set(receipt_handles)) != len(receipt_handles):
+        raise ValueError("each receipt handle may appear only once")
+    return receipt_handles
+
+
+ReceiptHandleBatch = Annotated[list[ReceiptHandle], Field(min_length=1, max_length=10, json_schema_extra={
+    "uniqueItems": True}), AfterValidator(_distinct)]
+
+
 @api_function(protocols=["rest"])
 def webpage_delete_message(
     session_id: SessionId,
     queue: QueueKind,
-    receipt_handles: Annotated[list[ReceiptHandle], Field(min_length=1, max_length=10)],
+    receipt_handles: ReceiptHandleBatch,
     caller: Caller,
     *,
     service: SessionService,

@@ -11,7 +11,8 @@ from chalice import Chalice, Response
 
 from chalice_app import cookies
 from chalice_app.caller import Caller
-from chalice_app.errors import ApiError, InvalidInput, PayloadTooLarge
+from chalice_app.errors import ApiError, InvalidInput
+from chalice_app.json_body import parse_json_body
 from chalice_app.registry import Operation, Registry, ServiceProvider
 from chalice_app.settings import Settings
 
@@ -69,7 +70,7 @@ def _handle(operation: Operation, settings: Settings, method: str, raw_body: byt
 def _identify(caller: Caller, secret: str, session_id: str, headers: Any) -> list[str]:
     """Fill in the caller's identity from cookie + tab header; returns where a minted browser id goes."""
     tab_id = headers.get(cookies.TAB_HEADER) or ""
-    if not cookies.TAB_ID.match(tab_id):
+    if not cookies.TAB_ID.fullmatch(tab_id):
         raise InvalidInput(f"the {cookies.TAB_HEADER} header must be 0-32 of A-Z a-z 0-9 _ -")
     cookie_header = headers.get("cookie")
     browser_id = cookies.verified_browser_id(secret, session_id, cookie_header)
@@ -91,9 +92,4 @@ def _arguments(method: str, raw_body: bytes | str | None, query: Mapping[str, st
         return dict(query or {})
     if raw_body is None or raw_body in (b"", ""):
         return {}
-    if len(raw_body) > limit:
-        raise PayloadTooLarge(f"request body is {len(raw_body)} bytes; the limit is {limit} bytes")
-    try:
-        return json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+    return parse_json_body(raw_body, limit=limit)

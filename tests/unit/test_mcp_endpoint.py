@@ -176,6 +176,34 @@ def test_bad_json_is_a_parse_error(raw: bytes) -> None:
     assert body["error"]["code"] == -32700
 
 
+@pytest.mark.parametrize("depth", [33, 2_000, 100_000])
+def test_deep_nesting_is_a_parse_error_not_a_crash(depth: int) -> None:
+    # 100,000 levels used to reach json.loads and raise RecursionError (a 500 with a traceback).
+    raw = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"x": ' + b"[" * depth + b"]" * depth + b"}}"
+    status, _, body = post(None, raw=raw)
+    assert status == 400
+    assert body["id"] is None
+    assert body["error"]["code"] == -32700
+    assert "nested" in body["error"]["message"]
+
+
+def test_nesting_within_the_limit_and_brackets_in_strings_are_fine() -> None:
+    deep = json.loads("[" * 28 + "]" * 28)
+    status, _, body = request("ping", {"x": deep, "y": "[[[[" * 1000 + '\\"{{{'})
+    assert (status, body["result"]) == (200, {})
+
+
+def test_bodies_over_the_limit_are_refused_unparsed() -> None:
+    settings = Settings(max_message_bytes=1_000)
+    status, _, body = request("ping", {"pad": "x" * 2_100}, settings=settings)
+    assert status == 413
+    assert body["id"] is None
+    assert body["error"]["code"] == -32600
+    assert "2000 bytes" in body["error"]["message"]
+    status, _, _ = request("ping", {"pad": "x" * 1_900}, settings=settings)
+    assert status == 200
+
+
 def test_none_body_is_a_parse_error() -> None:
     response = handle_mcp(reg, SETTINGS, method="POST", headers={}, raw_body=None)
     assert response.status_code == 400
@@ -340,21 +368,48 @@ def test_tools_get_an_mcp_caller() -> None:
     assert body["result"]["structuredContent"] == {"text": "héllo", "protocol": "mcp"}
 
 
+def invalid_arguments_text(body: Any) -> str:
+    """The text of a tool result that reports invalid arguments (SEP-1303), checking its shape."""
+    result = mcp_types.CallToolResult.model_validate(body["result"])
+    assert result.is_error is True
+    assert result.structured_content is None and "structuredContent" not in body["result"]
+    assert [block.type for block in result.content] == ["text"]
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert text.startswith("Invalid arguments for toy_add:\n")
+    return text
+
+
 def test_missing_arguments_mean_an_empty_object() -> None:
     _, _, body = request("tools/call", {"name": "toy_add"})
-    assert body["error"]["code"] == -32602
-    assert "a" in body["error"]["message"]
+    assert "- a: Field required" in invalid_arguments_text(body)
 
 
 @pytest.mark.parametrize(
-    "arguments",
-    [{"a": "not a number"}, {"b": 1}, {"a": 1, "extra": True}, [1, 2], "a=1"],
+    ("arguments", "lines"),
+    [
+        ({"a": "not a number"}, ["- a: Input should be a valid integer, unable to parse string as an integer"]),
+        ({"b": 1}, ["- a: Field required"]),
+        ({"a": 1, "extra": True}, ["- extra: Extra inputs are not permitted"]),
+        ({"a": 1.5, "b": [2], "c": 0}, ["- a: Input should be a valid integer, got a number with a fractional part",
+                                        "- b: Input should be a valid integer", "- c: Extra inputs are not permitted"]),
+    ],
 )
-def test_invalid_arguments_are_invalid_params(arguments: Any) -> None:
+def test_invalid_arguments_are_error_results_the_model_can_read(arguments: Any, lines: list[str]) -> None:
+    status, _, body = call("toy_add", arguments)
+    assert status == 200 and "error" not in body
+    text = invalid_arguments_text(body)
+    # Field by field, one line each, in the words pydantic's validation uses.
+    assert text.splitlines()[1:-1] == lines
+    assert text.endswith("\nFix these and call the tool again.")
+
+
+@pytest.mark.parametrize("arguments", [[1, 2], "a=1", 7])
+def test_arguments_that_are_not_an_object_are_invalid_params(arguments: Any) -> None:
+    # Not a tools/call request at all (the protocol's schema says an object): a JSON-RPC error.
     status, _, body = call("toy_add", arguments)
     assert status == 200
     assert body["error"]["code"] == -32602
-    assert body["error"]["message"].startswith("toy_add")
+    assert "toy_add" in body["error"]["message"]
 
 
 def test_unknown_and_rest_only_tools_are_invalid_params() -> None:
