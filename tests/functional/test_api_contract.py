@@ -129,10 +129,11 @@ def test_mcp_rejects_malformed_requests_and_unknown_tools(client: Client, stack:
     assert rpc(client, "tools/call", {"name": "no_such_tool", "arguments": {}})["error"]["code"] == -32602
     wrong = rpc(client, "tools/call", {"name": "webpage_update_hash_price_display",
                                       "arguments": {"session_id": session_id, "source": "nyse"}})
-    assert wrong["error"]["code"] == -32602 and "source" in wrong["error"]["message"]
+    # Bad arguments are results the model can read (SEP-1303), not JSON-RPC errors.
+    assert wrong["result"]["isError"] is True and "- source:" in wrong["result"]["content"][0]["text"]
     hostile = rpc(client, "tools/call", {"name": "webpage_send_to_browsers", "arguments": {
         "session_id": session_id, "content": {"blocks": [{"kind": "html", "html": "<script>x()</script>"}]}}})
-    assert hostile["error"]["code"] == -32602
+    assert hostile["result"]["isError"] is True and "content.blocks" in hostile["result"]["content"][0]["text"]
     garbage = post(client, "/mcp", "{oops", {"Accept": "application/json"})
     assert garbage.status_code == 400 and garbage.json_body["error"]["code"] == -32700
     not_rpc = post(client, "/mcp", {"id": 3, "method": 7}, {"Accept": "application/json"})

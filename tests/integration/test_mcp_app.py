@@ -50,6 +50,11 @@ def test_tool_errors_come_back_as_tool_errors(stack: LocalStack) -> None:
         call_tool(stack.mcp_url, "webpage_update_hash_price_display", {"session_id": "nobody-home"})
 
 
+def test_invalid_arguments_come_back_as_tool_errors_the_model_reads(stack: LocalStack) -> None:
+    with pytest.raises(ToolFailed, match="Invalid arguments for webpage_update_hash_price_display:\n- source: "):
+        call_tool(stack.mcp_url, "webpage_update_hash_price_display", {"session_id": "nobody-home", "source": "nyse"})
+
+
 @pytest.fixture
 def token(stack: LocalStack) -> Iterator[str]:
     original = stack.service.settings

@@ -167,21 +167,36 @@ def test_python_client_sees_tool_errors_as_results(server: LiveServer) -> None:
     assert result.content[0].text == "Refused: not the master"
 
 
-def test_python_client_gets_invalid_params_for_bad_arguments_and_unknown_tools(server: LiveServer) -> None:
+def test_python_client_sees_bad_arguments_as_error_results(server: LiveServer) -> None:
+    # SEP-1303: the model reads what was wrong and retries; an SDK exception would never reach it.
+    async def scenario() -> Any:
+        async with Client(server.url) as client:
+            return await client.call_tool("toy_add", {"a": "many", "c": 1})
+
+    result = run(scenario)
+    assert result.is_error is True
+    assert result.structured_content is None
+    assert result.content[0].text.splitlines() == [
+        "Invalid arguments for toy_add:",
+        "- a: Input should be a valid integer, unable to parse string as an integer",
+        "- c: Extra inputs are not permitted",
+        "Fix these and call the tool again.",
+    ]
+
+
+def test_python_client_gets_invalid_params_for_unknown_tools(server: LiveServer) -> None:
     async def scenario() -> list[MCPError]:
         errors = []
         async with Client(server.url) as client:
-            for name, arguments in [("toy_add", {"a": "many"}), ("no_such_tool", {})]:
-                try:
-                    await client.call_tool(name, arguments)
-                except MCPError as exc:
-                    errors.append(exc)
+            try:
+                await client.call_tool("no_such_tool", {})
+            except MCPError as exc:
+                errors.append(exc)
         return errors
 
     errors = run(scenario)
-    assert [e.code for e in errors] == [-32602, -32602]
-    assert "toy_add" in str(errors[0])
-    assert "no_such_tool" in str(errors[1])
+    assert [e.code for e in errors] == [-32602]
+    assert "no_such_tool" in str(errors[0])
 
 
 def test_python_client_needs_the_bearer_token_when_set(server: LiveServer, token: str) -> None:
@@ -275,3 +290,13 @@ def test_inspector_sees_tool_errors(server: LiveServer) -> None:
     )
     assert result["isError"] is True
     assert result["content"] == [{"type": "text", "text": "Refused: nope"}]
+
+
+@needs_inspector
+def test_inspector_sees_bad_arguments_as_error_results(server: LiveServer) -> None:
+    result = inspector(server.url, "--method", "tools/call", "--tool-name", "toy_add", "--tool-arg", "a=many")
+    assert result["isError"] is True
+    assert "structuredContent" not in result
+    # The Inspector converts by the schema's type ("many" becomes NaN, sent as null).
+    header, line = result["content"][0]["text"].splitlines()[:2]
+    assert (header, line.startswith("- a: Input should be a valid integer")) == ("Invalid arguments for toy_add:", True)

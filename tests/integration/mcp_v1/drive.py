@@ -14,6 +14,7 @@ async def main(url: str, session_id: str) -> None:
         tools = await session.list_tools()
         created = await session.call_tool("webpage_create_session", {"session_id": session_id})
         failed = await session.call_tool("webpage_update_hash_price_display", {"session_id": "nobody-home-v1"})
+        invalid = await session.call_tool("webpage_update_hash_price_display", {"session_id": 7, "source": "nyse"})
         print(json.dumps({
             "protocol": init.protocolVersion,
             "server": init.serverInfo.name,
@@ -21,6 +22,9 @@ async def main(url: str, session_id: str) -> None:
             "created": created.structuredContent,
             "failed_is_error": failed.isError,
             "failed_text": failed.content[0].text if failed.content else "",
+            "invalid_is_error": invalid.isError,
+            "invalid_text": invalid.content[0].text if invalid.content else "",
+            "invalid_structured": invalid.structuredContent,
         }))
 
 
