@@ -27,6 +27,8 @@ def test_mcp_1x_client_initializes_lists_and_calls(stack: LocalStack, session_id
     assert seen["failed_is_error"] is True and "No session" in seen["failed_text"]
     # Bad arguments are a result the model reads (SEP-1303); the 1.x client does not raise on them.
     assert seen["invalid_is_error"] is True and seen["invalid_structured"] is None
-    assert seen["invalid_text"].splitlines()[1:3] == ["- session_id: Input should be a valid string",
-                                                      "- source: Input should be 'auto', 'figure_markets' or 'simulated'"]
+    assert seen["invalid_text"].splitlines()[1:3] == [
+        "- session_id: Input should be a valid string",
+        "- source: Input should be 'auto', 'figure_markets' or 'simulated'",
+    ]
     assert stack.service.store.get_session(session_id) is not None

@@ -65,7 +65,7 @@ def post(
     settings: Settings = SETTINGS,
     headers: dict[str, str] | None = None,
     raw: bytes | None = None,
-) -> tuple[int, dict[str, str], Any]:
+) -> tuple[int, dict[str, str | list[str]], Any]:
     response = handle_mcp(
         reg,
         settings,
