@@ -5,8 +5,9 @@ server with random JSON shapes, wrong types, deep nesting, huge strings and odd 
 For every request: the status is below 500; a refusal is a JSON error (REST: 4xx with ``error`` and
 ``message``; MCP: a JSON-RPC error or an ``isError`` result) and leaves the world as it was — the
 sessions, the fuzzed session's status, sequence, master and participants, every queue, every stored
-document, and (for the queue operations) the messages in the browsers' queues. Successful calls may change the world; the next request is compared with the
-world after them. ``max_examples`` keeps the whole module well under a minute on 2 cores.
+document, and (for the queue operations) the messages in the browsers' queues. Successful calls may
+change the world; the next request is compared with the world after them. ``max_examples`` keeps the
+whole module well under a minute on 2 cores.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalice_app.application import app
+from chalice_app.aws import build_clients
 from chalice_app.registry import Operation, registry
 from pbfm_tooling.local_stack import LocalStack
 from tests.conftest import TEST_OVERRIDES
@@ -40,6 +41,7 @@ class World:
 
     client: Client
     stack: LocalStack
+    sqs: Any  # our own boto3 client: the service's queues are only a Protocol to us
     session_id: str
     master_cookie: str
     observer_cookie: str
@@ -54,7 +56,7 @@ def world() -> Iterator[World]:
     # A stack of its own: the snapshot lists every session, queue and document, which stays cheap
     # only while the other tests' leftovers are not in the same moto server.
     session_id = "fz-" + secrets.token_hex(4)
-    with LocalStack(overrides=TEST_OVERRIDES) as stack, Client(app) as client:
+    with LocalStack(overrides=TEST_OVERRIDES) as stack, Client(stack.app) as client:
         headers = {"Content-Type": "application/json", "X-PBFM-Tab": "t1"}
         body = json.dumps({"session_id": session_id})
         assert client.http.post("/api/webpage_create_session", body=body, headers=headers).status_code == 200
@@ -62,7 +64,7 @@ def world() -> Iterator[World]:
         cookies = [{k.lower(): v for k, v in j.headers.items()}["set-cookie"].split(";", 1)[0] for j in joined]
         browsers = [stack.service.store.get_client(session_id, j.json_body["client_id"]) for j in joined]
         queues = tuple(url for b in browsers if b is not None for url in (b.live_queue_url, b.history_queue_url))
-        yield World(client, stack, session_id, cookies[0], cookies[1],
+        yield World(client, stack, build_clients(stack.settings).sqs, session_id, cookies[0], cookies[1],
                     joined[0].json_body["client_id"], joined[1].json_body["client_id"], queues)
 
 
@@ -76,7 +78,7 @@ def snapshot(world: World, *, messages: bool) -> dict[str, Any]:
     service = world.stack.service
     session = service.store.get_session(world.session_id)
     assert session is not None
-    sqs = service.queues._sqs
+    sqs = world.sqs
     seen: dict[str, Any] = {
         "sessions": service.store.active_session_ids(),
         "session": (session.status, session.seq, session.master_client_id, session.title),

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalice_app.application import app
 from pbfm_tooling.local_stack import LocalStack
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
@@ -22,7 +21,7 @@ JUNK_COOKIES = 'prefs={"theme":"dark"}; x="a; note=hello world; =foo; bare; list
 
 @pytest.fixture
 def client(stack: LocalStack) -> Iterator[Client]:
-    with Client(app) as test_client:
+    with Client(stack.app) as test_client:
         yield test_client
 
 
