@@ -13,6 +13,7 @@ whole module well under a minute on 2 cores.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalice_app import operations  # noqa: F401  (importing registers the operations)
 from chalice_app.aws import build_clients
 from chalice_app.registry import Operation, registry
 from pbfm_tooling.local_stack import LocalStack
@@ -30,6 +32,7 @@ from tests.conftest import TEST_OVERRIDES
 
 REST_OPERATIONS = registry.operations("rest")
 MCP_TOOLS = registry.operations("mcp")
+assert REST_OPERATIONS and MCP_TOOLS, "an empty registry would make every fuzz test an empty (skipped) set"
 FUZZ = settings(max_examples=12, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
@@ -51,21 +54,35 @@ class World:
     last_snapshot: dict[str, Any] | None = None
 
 
+# The fuzz's own table, bucket and queue prefix: the snapshot lists every session, queue and
+# document, which stays cheap only without the other tests' leftovers. (moto servers in one process
+# share one state, so a second server alone would not separate them: the names do.)
+FUZZ_RESOURCES = {"PBFM_TABLE": "pb-fm-fuzz-sessions", "PBFM_BUCKET": "pb-fm-fuzz-assets",
+                  "PBFM_QUEUE_PREFIX": "pb-fm-fuzz"}
+
+
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    # A stack of its own: the snapshot lists every session, queue and document, which stays cheap
-    # only while the other tests' leftovers are not in the same moto server.
     session_id = "fz-" + secrets.token_hex(4)
-    with LocalStack(overrides=TEST_OVERRIDES) as stack, Client(stack.app) as client:
-        headers = {"Content-Type": "application/json", "X-PBFM-Tab": "t1"}
-        body = json.dumps({"session_id": session_id})
-        assert client.http.post("/api/webpage_create_session", body=body, headers=headers).status_code == 200
-        joined = [client.http.post("/api/webpage_join_session", body=body, headers=headers) for _ in range(2)]
-        cookies = [{k.lower(): v for k, v in j.headers.items()}["set-cookie"].split(";", 1)[0] for j in joined]
-        browsers = [stack.service.store.get_client(session_id, j.json_body["client_id"]) for j in joined]
-        queues = tuple(url for b in browsers if b is not None for url in (b.live_queue_url, b.history_queue_url))
-        yield World(client, stack, build_clients(stack.settings).sqs, session_id, cookies[0], cookies[1],
-                    joined[0].json_body["client_id"], joined[1].json_body["client_id"], queues)
+    saved_environment = dict(os.environ)  # a stack writes its settings into os.environ
+    try:
+        with LocalStack(overrides={**TEST_OVERRIDES, **FUZZ_RESOURCES}) as stack, Client(stack.app) as client:
+            yield from _joined_world(stack, client, session_id)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environment)
+
+
+def _joined_world(stack: LocalStack, client: Client, session_id: str) -> Iterator[World]:
+    headers = {"Content-Type": "application/json", "X-PBFM-Tab": "t1"}
+    body = json.dumps({"session_id": session_id})
+    assert client.http.post("/api/webpage_create_session", body=body, headers=headers).status_code == 200
+    joined = [client.http.post("/api/webpage_join_session", body=body, headers=headers) for _ in range(2)]
+    cookies = [{k.lower(): v for k, v in j.headers.items()}["set-cookie"].split(";", 1)[0] for j in joined]
+    browsers = [stack.service.store.get_client(session_id, j.json_body["client_id"]) for j in joined]
+    queues = tuple(url for b in browsers if b is not None for url in (b.live_queue_url, b.history_queue_url))
+    yield World(client, stack, build_clients(stack.settings).sqs, session_id, cookies[0], cookies[1],
+                joined[0].json_body["client_id"], joined[1].json_body["client_id"], queues)
 
 
 # Only these touch messages without publishing (which the session's sequence number shows); counting
@@ -84,7 +101,8 @@ def snapshot(world: World, *, messages: bool) -> dict[str, Any]:
         "session": (session.status, session.seq, session.master_client_id, session.title),
         "clients": sorted((c.client_id, c.status) for c in service.store.list_clients(world.session_id,
                                                                                           active_only=False)),
-        "queues": sorted(sqs.list_queues(MaxResults=1000).get("QueueUrls", [])),
+        "queues": sorted(sqs.list_queues(QueueNamePrefix=FUZZ_RESOURCES["PBFM_QUEUE_PREFIX"], MaxResults=1000
+                                         ).get("QueueUrls", [])),
         "documents": sorted(service.blobs.list_keys("")),
     }
     if messages:
