@@ -175,7 +175,7 @@ def field_values(world: World, name: str) -> st.SearchStrategy[Any]:
 
 def arguments(world: World, op: Operation) -> st.SearchStrategy[Any]:
     fields = {name: field_values(world, name) for name in op.input_model.model_fields}
-    known = st.fixed_dictionaries({}, optional=fields)  # type: ignore[arg-type]
+    known = st.fixed_dictionaries({}, optional=fields)
     extra = st.dictionaries(st.text(max_size=10), JSON, max_size=2)
     return st.one_of(known, known, st.tuples(known, extra).map(lambda pair: {**pair[1], **pair[0]}), JSON)
 
