@@ -15,10 +15,12 @@ class ApiError(Exception):
     # JSON-RPC: invalid params for bad input; tool failures otherwise surface as isError results.
     jsonrpc_code = -32603
 
-    def __init__(self, message: str, *, details: Any = None) -> None:
+    def __init__(self, message: str, *, details: Any = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        # Response headers the error needs (e.g. a 401's WWW-Authenticate challenge).
+        self.headers = dict(headers or {})
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "message": self.message}

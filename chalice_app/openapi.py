@@ -53,6 +53,9 @@ def openapi_document(registry: Registry, title: str = "pb-fm-webpage", version: 
                 "schema": refs[(op.input_model, "validation")]}}}
         if op.caller_param is not None:
             entry["security"] = [{"sessionCookie": []}]
+        if op.rest_needs_token:
+            # Only when the server is configured with PBFM_MCP_TOKEN; open otherwise.
+            entry["security"] = [{"accessToken": []}, {}]
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
@@ -62,6 +65,9 @@ def openapi_document(registry: Registry, title: str = "pb-fm-webpage", version: 
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"sessionCookie": {"type": "apiKey", "in": "cookie", "name": "pbfm_{session_id}"}},
+            "securitySchemes": {
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "pbfm_{session_id}"},
+                "accessToken": {"type": "http", "scheme": "bearer", "description": "PBFM_MCP_TOKEN, when set"},
+            },
         },
     }

@@ -59,7 +59,7 @@ def _participant_models(people: list[Participant]) -> list[ParticipantInfo]:
 
 # -- sessions ------------------------------------------------------------------------------------
 
-@api_function(protocols=["mcp", "rest"])
+@api_function(protocols=["mcp", "rest"], rest_needs_token=True)
 def webpage_create_session(
     session_id: SessionId | None = None, title: ShortText | None = None, *, service: SessionService
 ) -> SessionCreated:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -40,6 +40,9 @@ class Operation:
     output_model: type[BaseModel]
     caller_param: str | None
     service_param: str | None = None
+    # An AI's operation that browsers may also reach over REST: with a token configured, REST
+    # callers need it too (MCP callers always do).
+    rest_needs_token: bool = False
 
     def parse_arguments(self, arguments: Any) -> BaseModel:
         if arguments is None:
@@ -84,6 +87,7 @@ class Registry:
         *,
         method: str = "POST",
         path: str | None = None,
+        rest_needs_token: bool = False,
     ) -> Callable[[F], F]:
         chosen = frozenset(protocols)
         unknown = chosen - PROTOCOLS
@@ -91,7 +95,7 @@ class Registry:
             raise ValueError(f"protocols must be a non-empty subset of {sorted(PROTOCOLS)}, got {sorted(chosen)}")
 
         def record(func: F) -> F:
-            operation = _describe(func, chosen, method.upper(), path)
+            operation = replace(_describe(func, chosen, method.upper(), path), rest_needs_token=rest_needs_token)
             if operation.name in self._operations:
                 raise ValueError(f"operation {operation.name!r} is registered twice")
             self._operations[operation.name] = operation

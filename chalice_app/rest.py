@@ -9,9 +9,9 @@ from typing import Any
 
 from chalice import Chalice, Response
 
-from chalice_app import cookies
+from chalice_app import bearer, cookies
 from chalice_app.caller import Caller
-from chalice_app.errors import ApiError, InvalidInput
+from chalice_app.errors import ApiError, InvalidInput, Unauthorized
 from chalice_app.json_body import parse_json_body
 from chalice_app.registry import Operation, Registry, ServiceProvider
 from chalice_app.settings import Settings
@@ -21,7 +21,8 @@ JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
 def error_response(error: ApiError) -> Response:
-    return Response(body=json.dumps(error.to_dict()), status_code=error.status, headers=dict(JSON_HEADERS))
+    headers: dict[str, str | list[str]] = {**JSON_HEADERS, **error.headers}
+    return Response(body=json.dumps(error.to_dict()), status_code=error.status, headers=headers)
 
 
 def mount_rest(app: Chalice, registry: Registry, settings_provider: Callable[[], Settings],
@@ -50,6 +51,12 @@ def _mount(app: Chalice, operation: Operation, settings_provider: Callable[[], S
 
 def _handle(operation: Operation, settings: Settings, method: str, raw_body: bytes | str | None,
             query: Mapping[str, str] | None, headers: Any, services: ServiceProvider | None = None) -> Response:
+    if operation.rest_needs_token and settings.mcp_token is not None:
+        authorization = headers.get("authorization")
+        if not bearer.token_matches(authorization, settings.mcp_token):
+            raise Unauthorized(f"{operation.name} needs this server's access token: "
+                               "send Authorization: Bearer <PBFM_MCP_TOKEN>.",
+                               headers={"WWW-Authenticate": bearer.challenge(authorization)})
     arguments = _arguments(method, raw_body, query, settings.max_message_bytes)
     parsed = operation.parse_arguments(arguments)
     session_id = getattr(parsed, "session_id", None)
