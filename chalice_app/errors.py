@@ -6,6 +6,7 @@ place, so an operation never thinks about transports.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -66,6 +67,18 @@ class Gone(ApiError):
 
     status = 410
     code = "gone"
+
+
+class TooManyRequests(ApiError):
+    """Asked again too soon; ``retry_after_s`` says when it will be accepted."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        wait = max(1, math.ceil(retry_after_s))
+        super().__init__(message, details={"retry_after_s": wait}, headers={"Retry-After": str(wait)})
+        self.retry_after_s = wait
 
 
 class UpstreamError(ApiError):

@@ -179,6 +179,22 @@ class DynamoEventStore:
             raise
         return True
 
+    def claim_refresh(self, session_id: str, not_after: float, now: float) -> bool:
+        try:
+            with aws_errors("claiming a price refresh"):
+                self._db.update_item(
+                    TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                    UpdateExpression="SET last_refresh = :now",
+                    ConditionExpression="attribute_exists(PK) AND "
+                                        "(attribute_not_exists(last_refresh) OR last_refresh <= :not_after)",
+                    ExpressionAttributeValues={":now": {"N": repr(now)}, ":not_after": {"N": repr(not_after)}},
+                )
+        except Exception as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
     def set_snapshot(self, session_id: str, seq: int, key: str) -> bool:
         try:
             with aws_errors("recording a snapshot"):

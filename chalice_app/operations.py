@@ -169,8 +169,9 @@ def webpage_update_hash_price_display(
 
 @api_function(protocols=["rest"])
 def webpage_request_price_refresh(session_id: SessionId, caller: Caller, *, service: SessionService) -> PriceUpdate:
-    """Ask for a fresh HASH-USD price now (master browser only; observers get 403)."""
-    service.require_master(session_id, caller.require_client())
+    """Ask for a fresh HASH-USD price now (master browser only; observers get 403; at most one per
+    few seconds per session, 429 with Retry-After otherwise)."""
+    service.claim_price_refresh(session_id, caller.require_client())
     return _publish_price(service, session_id, service.settings.price_source)
 
 

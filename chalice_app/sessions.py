@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Any
 
 from chalice_app.blobs import generate_key
-from chalice_app.errors import Forbidden, Gone, InvalidInput, NotFound, UpstreamError
+from chalice_app.errors import Forbidden, Gone, InvalidInput, NotFound, TooManyRequests, UpstreamError
 from chalice_app.ports import (
     BlobStore,
     BrowserQueues,
@@ -405,6 +405,14 @@ class SessionService:
             "master_client_id": new, "previous_master_client_id": old, "reason": reason,
         })
         return True
+
+    def claim_price_refresh(self, session_id: str, client_id: str) -> None:
+        """The master's refresh, at most one per cooldown per session (whichever instance serves it)."""
+        self.require_master(session_id, client_id)
+        now, cooldown = self._clock(), self.settings.refresh_cooldown_s
+        if not self.store.claim_refresh(session_id, now - cooldown, now):
+            raise TooManyRequests(f"The price was refreshed less than {cooldown:g} s ago; try again shortly.",
+                                  retry_after_s=cooldown)
 
     def require_master(self, session_id: str, client_id: str) -> None:
         self._active_client(session_id, client_id)

@@ -38,6 +38,8 @@ class Settings:
     session_ttl_s: int = 24 * 3600
     max_message_bytes: int = 256 * 1024
     snapshot_every: int = 50
+    # The master's "Refresh price" is accepted at most once per this many seconds per session.
+    refresh_cooldown_s: float = 5.0
     allowed_origins: tuple[str, ...] = ()
     cookie_secure: bool = False
 
@@ -79,6 +81,7 @@ class Settings:
             session_ttl_s=int(get("PBFM_SESSION_TTL", str(defaults.session_ttl_s))),
             max_message_bytes=int(get("PBFM_MAX_MESSAGE_BYTES", str(defaults.max_message_bytes))),
             snapshot_every=int(get("PBFM_SNAPSHOT_EVERY", str(defaults.snapshot_every))),
+            refresh_cooldown_s=float(get("PBFM_REFRESH_COOLDOWN", str(defaults.refresh_cooldown_s))),
             allowed_origins=origins,
             cookie_secure=get("PBFM_COOKIE_SECURE", "false").lower() == "true",
         )

@@ -74,6 +74,7 @@ class MemoryEventStore:
         self._sessions: dict[str, SessionRecord] = {}
         self._clients: dict[tuple[str, str], ClientRecord] = {}
         self._events: dict[str, dict[int, _StoredItem]] = {}
+        self._last_refresh: dict[str, float] = {}
 
     # -- sessions
 
@@ -145,6 +146,16 @@ class MemoryEventStore:
             if record is None or record.last_sweep != previous:
                 return False
             self._sessions[session_id] = replace(record, last_sweep=now)
+            return True
+
+    def claim_refresh(self, session_id: str, not_after: float, now: float) -> bool:
+        with self._lock:
+            if session_id not in self._sessions:
+                return False
+            last = self._last_refresh.get(session_id)
+            if last is not None and last > not_after:
+                return False
+            self._last_refresh[session_id] = now
             return True
 
     def set_snapshot(self, session_id: str, seq: int, key: str) -> bool:

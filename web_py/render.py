@@ -34,6 +34,8 @@ class View:
     # The role the server gave at join/heartbeat, used until the event log names this client.
     server_role: str | None = None
     refresh_pending: bool = False
+    # The server refused a refresh as too soon after the last one: disabled until it allows one.
+    refresh_cooling: bool = False
     notice: str | None = None
 
 
@@ -163,8 +165,9 @@ def _chart(block: ChartBlock) -> str:
 def _controls(state: PageState, view: View, role: str) -> str:
     is_master = role == "master" and view.connection == "live" and not state.ended
     if is_master:
-        label = "Refreshing…" if view.refresh_pending else "Refresh price"
-        disabled = " disabled" if view.refresh_pending else ""
+        label = "Refreshing…" if view.refresh_pending else "Refreshed just now" if view.refresh_cooling \
+            else "Refresh price"
+        disabled = " disabled" if view.refresh_pending or view.refresh_cooling else ""
         hint = "You are the master: you may ask for a fresh price."
     else:
         label, disabled = "Refresh price", " disabled"

@@ -427,12 +427,25 @@ class SessionManager:
             self._set_view(refresh_pending=False, notice=None)
             return True
         except ApiFailure as exc:
+            if exc.status == 429:
+                await self._cool_down(exc)
+                return False
             notice = "Only the master can refresh the price." if exc.status == 403 else str(exc)
             self._set_view(refresh_pending=False, notice=notice)
             return False
         except TransportError:
             self._set_view(refresh_pending=False, notice="Could not reach the server; try again.")
             return False
+
+    async def _cool_down(self, refused: ApiFailure) -> None:
+        """The server rate-limits refreshes: keep the button disabled, and say why, until it allows one."""
+        details = refused.body.get("details") if isinstance(refused.body, dict) else None
+        wait = details.get("retry_after_s") if isinstance(details, dict) else None
+        seconds = float(wait) if isinstance(wait, int | float) and 0 < wait <= 300 else 5.0
+        self._set_view(refresh_pending=False, refresh_cooling=True,
+                       notice=f"The price was refreshed moments ago; you can refresh again in {seconds:g} s.")
+        await self._sleep(seconds)
+        self._set_view(refresh_cooling=False, notice=None)
 
     # --- loops -----------------------------------------------------------------------------------
 

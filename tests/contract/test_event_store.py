@@ -131,6 +131,16 @@ def test_the_master_changes_only_from_the_expected_one(backend: Backend, session
     assert not store.set_master(session_id, "a", "b")
 
 
+def test_price_refreshes_are_claimed_at_most_once_per_window(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    assert not store.claim_refresh(session_id, 0, 10.0)  # no such session
+    store.create_session(session_id, None, TTL)
+    assert store.claim_refresh(session_id, 5.0, 10.0)
+    assert not store.claim_refresh(session_id, 9.5, 14.5)  # the last one (10.0) is inside the window
+    assert store.claim_refresh(session_id, 10.0, 15.0)
+    assert not store.claim_refresh(session_id, 14.0, 19.0)
+
+
 def test_sweep_turns_and_snapshots_are_compare_and_set(backend: Backend, session_id: str) -> None:
     store = backend.store
     store.create_session(session_id, None, TTL)
