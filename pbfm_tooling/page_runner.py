@@ -119,6 +119,14 @@ class Tab:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def failure(self) -> BaseException | None:
+        """What ended the page's loop, if an exception did (None while it runs or after a clean end)."""
+        task = self._task
+        if task is None or not task.done() or task.cancelled():
+            return None
+        return task.exception()
+
     def heartbeat(self) -> str | None:
         """One heartbeat now; the role the server answered."""
         self.runner.loop.run(self.manager.heartbeat_once())
