@@ -38,7 +38,9 @@ from pbfm_tooling.http_transport import HttpxTransport
 from pbfm_tooling.local_stack import LocalStack
 from pbfm_tooling.page_runner import PageRunner, Tab
 from web_py.messages import Envelope, MessageType
+from web_py.page_state import PageState
 from web_py.queue_processor import DualQueueProcessor
+from web_py.render import View
 from web_py.session_manager import HISTORY_WAIT_S, LIVE_WAIT_S, ApiFailure, Metrics, TransportError
 
 CUT_READ_TIMEOUT_S = 0.01  # shorter than any poll's answer: the server receives, the client never sees
@@ -109,8 +111,10 @@ class Person:
         self.networks: list[ChaosNetwork] = []
         self.processors: list[DualQueueProcessor] = []
         self._joins_seen = 0
+        self.roles: list[str] = []
         self.tab = self.pages.open(self.session_id, wrap=self._network, on_apply=self._on_apply,
                                    history_wait_s=self.plan.history_wait_s, live_wait_s=self.plan.live_wait_s)
+        self.tab.manager.on_change = self._on_view
         self.tabs = [self.tab]
 
     def _network(self, transport: HttpxTransport) -> ChaosNetwork:
@@ -140,6 +144,11 @@ class Person:
         kind = "snapshot" if envelope.type is MessageType.SNAPSHOT else "event"
         self.ledger.append((kind, envelope.seq))
 
+    def _on_view(self, state: PageState, view: View) -> None:
+        # The role the server last told this tab (join, heartbeats), as the page shows it.
+        if view.server_role and (not self.roles or self.roles[-1] != view.server_role):
+            self.roles.append(view.server_role)
+
     # -- what happens to the tab -----------------------------------------------------------------
 
     def join(self) -> None:
@@ -166,6 +175,7 @@ class Person:
         """Close the tab wherever its loop is (mostly mid-poll) and open it again from its storage."""
         self._note_failure(self.tab)
         self.tab = self.tab.reload()
+        self.tab.manager.on_change = self._on_view
         self.tabs.append(self.tab)
         self._joins_seen = 0
         restored = self.tab.manager.metrics.restored_seq
@@ -198,7 +208,8 @@ class Person:
         metrics = collections.Counter[str]()
         for tab in self.tabs:
             metrics.update({f.name: getattr(tab.manager.metrics, f.name) for f in fields(Metrics)})
-        return {"client_id": self.client_id, **coverage(self.ledger, final, start), "joins_again_at_seq": rejoins,
+        return {"client_id": self.client_id, "role_history": "→".join(self.roles),
+                **coverage(self.ledger, final, start), "joins_again_at_seq": rejoins,
                 "reloads": len(self.tabs) - 1, "chaos": self.chaos[:12], "cuts": sum(n.cut for n in self.networks),
                 "errors": self.errors[:5], "dead": self.dead, "processor": dict(processor),
                 "loop": {k: metrics[k] for k in ("joins", "reconnects", "repairs", "polls", "heartbeats",
