@@ -10,6 +10,7 @@ import pytest
 
 from pbfm_tooling.http_transport import HttpxTransport
 from pbfm_tooling.local_stack import LocalStack
+from pbfm_tooling.page_runner import PageRunner
 from tests.browser.stack_client import mcp_call, rest_call
 from web_py.messages import Envelope, MessageType
 from web_py.session_manager import ApiFailure, MemoryStore, SessionManager, TransportError
@@ -232,3 +233,22 @@ def test_session_end_stops_the_loops(stack: LocalStack, session_id: str) -> None
         assert page.view.connection == "ended"
 
     run(scenario())
+
+
+def test_tabs_of_one_browser_are_participants_of_their_own_and_a_reload_keeps_its_id(
+        stack: LocalStack, session_id: str) -> None:
+    rest_call(stack.base_url, "webpage_create_session", session_id=session_id)
+    seq = publish(stack, session_id, 2)
+    with PageRunner(stack.base_url, history_wait_s=1, live_wait_s=1) as pages:
+        first = pages.open(session_id)
+        joined = first.join()
+        first.catch_up(seq)
+        # The same browser (cookie jar) in another tab (X-PBFM-Tab): a participant of its own.
+        other = pages.open(session_id, cookies=first.transport.cookies).join()
+        assert other.client_id != joined.client_id and not other.resumed
+        # A reload: same cookie jar, tab id and storage; the page's restore() shows the saved state.
+        shown = first.state
+        reloaded = first.reload()
+        assert reloaded.state == shown and reloaded.manager.metrics.restored_seq == shown.last_seq >= seq
+        again = reloaded.join()
+        assert again.client_id == joined.client_id and again.resumed
