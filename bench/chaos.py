@@ -2,16 +2,23 @@
 and one browser's live queue is deleted. Afterwards every surviving browser must have every sequence
 number exactly once, in order, and the same state as a full replay of the log.
 
-Each simulated person runs the page's own ``DualQueueProcessor`` and reducer (``HeadlessBrowser``)
-in its own thread. A ledger records every apply (events and snapshots) across reloads; coverage is
-judged from it:
+Each simulated person is a page tab running the shipped ``web_py.session_manager.SessionManager``
+(``pbfm_tooling.page_runner``): the page's own join, history, live, repair, heartbeat and reconnect
+logic, over ``HttpxTransport``. The chaos acts only where a real browser's would: the network cuts
+polls after the server received them (``ChaosNetwork``), a tab is closed mid-poll and opened again
+(a new ``SessionManager`` over the same cookie jar, tab id and storage, so the real ``restore()``
+runs), a tab dies, a queue is deleted on the server. A ledger fed by the loop's ``on_apply`` hook
+records every apply (events and snapshots) across reloads; coverage is judged from it:
 
 * lost: a seq up to the final one that no applied event and no applied snapshot covers;
 * duplicated: a seq applied as an event more than once (or again after a snapshot covered it);
 * out of order: an event applied after a higher seq was applied.
 
-Snapshots are legitimate coverage: a joiner starts from one, and a browser whose queue was deleted
-re-joins and may receive one newer than its state. Those jumps are counted (``snapshot_skipped``).
+A reload starts again from the state the page had saved (``reload`` in the ledger): what the closed
+tab applied after its last save is gone with it and must be applied again, so coverage is cut back
+to the restored seq there. Snapshots are legitimate coverage: a joiner starts from one, and a
+browser whose queue was deleted re-joins and may receive one newer than its state. Those jumps are
+counted (``snapshot_skipped``).
 """
 
 from __future__ import annotations
@@ -21,21 +28,23 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
-
-import httpx
 
 from bench.harness import last_seq, new_session, price_documents, reference_state
 from chalice_app.aws import build_clients
 from chalice_app.blobs import generate_key
-from pbfm_tooling.headless_browser import HeadlessBrowser, JoinFailed
+from pbfm_tooling.http_transport import HttpxTransport
 from pbfm_tooling.local_stack import LocalStack
-from web_py import page_state
-from web_py.messages import MessageType
-from web_py.queue_processor import Apply, Decision, DualQueueProcessor
+from pbfm_tooling.page_runner import PageRunner, Tab
+from web_py.messages import Envelope, MessageType
+from web_py.page_state import PageState
+from web_py.queue_processor import DualQueueProcessor
+from web_py.render import View
+from web_py.session_manager import HISTORY_WAIT_S, LIVE_WAIT_S, ApiFailure, Metrics, TransportError
 
 CUT_READ_TIMEOUT_S = 0.01  # shorter than any poll's answer: the server receives, the client never sees
+JOIN_ATTEMPTS = 40
 
 
 @dataclass(frozen=True)
@@ -45,164 +54,168 @@ class ChaosPlan:
     browsers: int = 4  # present from the start; the first is the master
     joiners: int = 2  # join while events stream
     writers: int = 2  # concurrent publishers (sequence allocation races, sends interleave)
-    cuts: int = 5  # in-flight polls cut per cut episode
-    step_wait_s: int = 1
+    cuts: int = 5  # polls cut per cut episode
+    history_wait_s: int = HISTORY_WAIT_S  # the page's own long-poll waits
+    live_wait_s: int = LIVE_WAIT_S
 
 
-class LedgerBrowser(HeadlessBrowser):
-    """A HeadlessBrowser that also records snapshot applies, in one ledger kept across reloads."""
+class ChaosNetwork:
+    """The network between one tab and the server: it can cut polls, and it sees heartbeats go out.
 
-    ledger: list[tuple[str, int]]
-    joins = 0
+    A cut poll reaches the server, which receives messages from the queue for it (they go in
+    flight until the visibility timeout), but the answer never reaches the page: the page's loop
+    sees a ``TransportError``, as it would from ``fetch``. Every other poll gets through while cuts
+    are due, so the page's backoff stays short and the episode lasts a few polls.
+    """
 
-    def join(self) -> dict[str, Any]:
-        # Also reached from step() on a 410: the queue is gone, so the browser registers again.
-        self.joins += 1
-        if self.joins > 1:
-            self.ledger.append(("join", self.processor.last_applied))
-        return super().join()
+    def __init__(self, inner: HttpxTransport) -> None:
+        self.inner = inner
+        self.to_cut = 0
+        self.cut = 0
+        self.last_heartbeat = 0.0
+        self._let_through = True
 
-    def _settle(self, decision: Decision, acks: list[str]) -> None:
-        super()._settle(decision, acks)
-        if isinstance(decision, Apply):
-            kind = "snapshot" if decision.envelope.type is MessageType.SNAPSHOT else "event"
-            self.ledger.append((kind, decision.envelope.seq))
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if path.endswith("/webpage_send_heartbeat"):
+            self.last_heartbeat = time.monotonic()
+        if self.to_cut > 0 and path.endswith("/webpage_poll_queue"):
+            self._let_through = not self._let_through
+            if not self._let_through:
+                self.to_cut -= 1
+                self.cut += 1
+                # A timeout is the usual case; an answer in time is dropped unread all the same.
+                with contextlib.suppress(TransportError):
+                    await self.inner.post(path, body, read_timeout_s=CUT_READ_TIMEOUT_S)
+                raise TransportError(f"POST {path}: cut by the chaos run after the server received it")
+        return await self.inner.post(path, body)
+
+    async def get_json(self, url: str) -> tuple[int, Any]:
+        return await self.inner.get_json(url)
 
 
 @dataclass
 class Person:
-    """One browser tab over time: reloads replace its HeadlessBrowser, the ledger stays."""
+    """One browser tab over time: reloads replace its ``SessionManager``, the ledger stays."""
 
     name: str
-    stack: LocalStack
+    pages: PageRunner
     session_id: str
-    step_wait_s: int
+    plan: ChaosPlan
     ledger: list[tuple[str, int]] = field(default_factory=list)
     chaos: list[str] = field(default_factory=list)
-    roles: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    cuts_done: int = 0
-    rejoins: int = 0
-    last_heartbeat: float = 0.0
-    heartbeating: bool = True
     dead: bool = False
     stats: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def __post_init__(self) -> None:
-        self.browser = self._new_browser(httpx.Cookies())
-        self.actions: collections.deque[tuple[str, int]] = collections.deque()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"chaos-{self.name}", daemon=True)
+        self.networks: list[ChaosNetwork] = []
+        self.processors: list[DualQueueProcessor] = []
+        self._joins_seen = 0
+        self.roles: list[str] = []
+        self.tab = self.pages.open(self.session_id, wrap=self._network, on_apply=self._on_apply,
+                                   history_wait_s=self.plan.history_wait_s, live_wait_s=self.plan.live_wait_s)
+        self.tab.manager.on_change = self._on_view
+        self.tabs = [self.tab]
 
-    def _new_browser(self, cookies: httpx.Cookies, state: page_state.PageState | None = None) -> LedgerBrowser:
-        http = httpx.Client(base_url=self.stack.base_url, timeout=40, cookies=cookies)
-        browser = LedgerBrowser(self.stack.base_url, self.session_id, http=http)
-        browser.ledger = self.ledger
-        if state is not None:  # what the page restores from sessionStorage
-            browser.state = state
-            browser.processor = DualQueueProcessor(state.last_seq, session_id=self.session_id)
-        return browser
+    def _network(self, transport: HttpxTransport) -> ChaosNetwork:
+        network = ChaosNetwork(transport)
+        self.networks.append(network)
+        return network
+
+    @property
+    def network(self) -> ChaosNetwork:
+        return self.networks[-1]
 
     @property
     def client_id(self) -> str | None:
-        return self.browser.client_id
+        return self.tab.client_id
+
+    # -- what the shipped loop tells us ----------------------------------------------------------
+
+    def _on_apply(self, envelope: Envelope, source: str) -> None:
+        manager = self.tab.manager
+        if manager.metrics.joins != self._joins_seen:
+            # The loop joined again (its queue was gone): noted at its first apply after that.
+            if self._joins_seen:
+                self.ledger.append(("join", manager.processor.last_applied))
+            self._joins_seen = manager.metrics.joins
+        if not self.processors or self.processors[-1] is not manager.processor:
+            self.processors.append(manager.processor)
+        kind = "snapshot" if envelope.type is MessageType.SNAPSHOT else "event"
+        self.ledger.append((kind, envelope.seq))
+
+    def _on_view(self, state: PageState, view: View) -> None:
+        # The role the server last told this tab (join, heartbeats), as the page shows it.
+        if view.server_role and (not self.roles or self.roles[-1] != view.server_role):
+            self.roles.append(view.server_role)
+
+    # -- what happens to the tab -----------------------------------------------------------------
 
     def join(self) -> None:
-        for attempt in range(40):
+        """Join before the loop starts (the first one must be master); the loop itself would retry."""
+        for attempt in range(JOIN_ATTEMPTS):
             try:
-                self.browser.join()
-                self._note_role(self.browser.role)
+                self.tab.join()
                 return
-            except (JoinFailed, httpx.HTTPError) as exc:
-                if attempt == 39:
+            except (ApiFailure, TransportError) as exc:
+                if attempt == JOIN_ATTEMPTS - 1:
                     raise
                 self.stats["join_retries"] += 1
                 self.chaos.append(f"join retry: {str(exc)[:60]}")
                 time.sleep(0.25)
 
-    def _note_role(self, role: str | None) -> None:
-        if role and (not self.roles or self.roles[-1] != role):
-            self.roles.append(role)
+    def start(self) -> None:
+        self.tab.start()
 
-    # -- the tab's loop --------------------------------------------------------------------------
+    def cut_polls(self, count: int) -> None:
+        self.network.to_cut += count
+        self.chaos.append(f"{count} polls to cut")
 
-    def _run(self) -> None:
-        interval = self.stack.settings.heartbeat_interval_s
-        while not self.stop.is_set():
-            try:
-                if self.actions:
-                    self._act(*self.actions.popleft())
-                if self.heartbeating and time.monotonic() - self.last_heartbeat >= interval:
-                    self.last_heartbeat = time.monotonic()
-                    self._note_role(self.browser.heartbeat()["role"])
-                self.browser.step(wait_seconds=self.step_wait_s)
-            except JoinFailed as exc:
-                # 410 on a heartbeat: this browser was removed (its queue failed); join again.
-                self.stats["rejoins"] += 1
-                self.chaos.append(f"rejoin after {str(exc)[:40]}")
-                self._rejoin()
-            except httpx.HTTPError as exc:
-                self.errors.append(repr(exc)[:200])
-                time.sleep(0.1)
-            except Exception as exc:  # anything else is a finding: keep it, keep going
-                self.errors.append(repr(exc)[:300])
-                time.sleep(0.1)
-        self.browser.close()
+    def reload(self) -> None:
+        """Close the tab wherever its loop is (mostly mid-poll) and open it again from its storage."""
+        self._note_failure(self.tab)
+        self.tab = self.tab.reload()
+        self.tab.manager.on_change = self._on_view
+        self.tabs.append(self.tab)
+        self._joins_seen = 0
+        restored = self.tab.manager.metrics.restored_seq
+        self.ledger.append(("reload", restored))
+        self.chaos.append(f"reload at seq {restored}")
+        self.tab.start()
 
-    def _rejoin(self) -> None:
-        try:
-            self.join()
-        except Exception as exc:
-            self.errors.append(f"rejoin failed: {exc!r}"[:300])
+    def kill(self) -> None:
+        self._note_failure(self.tab)
+        self.dead = True
+        self.tab.kill()
 
-    def _act(self, action: str, count: int) -> None:
-        if action == "cut":
-            for _ in range(count):
-                self._cut_poll()
-        elif action == "reload":
-            self._reload()
+    def _note_failure(self, tab: Tab) -> None:
+        if tab.failure is not None:
+            self.errors.append(f"the page's loop failed: {tab.failure!r}"[:300])
 
-    def _cut_poll(self) -> None:
-        """A poll the server answers but the client never reads: its messages go in flight."""
-        queue = self.browser.processor.queue_to_poll()
-        timeout = httpx.Timeout(5.0, read=CUT_READ_TIMEOUT_S)
-        with httpx.Client(base_url=self.stack.base_url, timeout=timeout, cookies=self.browser.http.cookies) as http:
-            try:
-                http.post("/api/webpage_poll_queue", json={"session_id": self.session_id, "queue": queue,
-                                                           "wait_seconds": self.step_wait_s, "max_messages": 10})
-            except httpx.TimeoutException:
-                self.cuts_done += 1
-            else:
-                self.cuts_done += 1  # answered in time, but dropped unread all the same
-        self.chaos.append(f"cut {queue} poll")
-
-    def _reload(self) -> None:
-        """Close the tab mid-poll and open it again: same cookie, state restored, processor resumed."""
-        old = self.browser
-        state = page_state.PageState.from_dict(old.state.to_dict())
-        queue = old.processor.queue_to_poll()
-        # The old tab's last poll is still on the wire when it goes away.
-        abandoned = threading.Thread(target=_quietly, args=(old.http.post, "/api/webpage_poll_queue"), kwargs={
-            "json": {"session_id": self.session_id, "queue": queue, "wait_seconds": self.step_wait_s}}, daemon=True)
-        abandoned.start()
-        time.sleep(0.005)
-        self.browser = self._new_browser(httpx.Cookies(old.http.cookies), state)
-        self.join()
-        self.chaos.append(f"reload at seq {state.last_seq}")
-        abandoned.join(timeout=5)
-        old.close()
+    def finish(self) -> None:
+        self._note_failure(self.tab)
+        if not self.dead and not self.tab.running:
+            self.errors.append(f"the page's loop stopped at seq {self.tab.last_seq}")
+        malformed = sum(t.manager.metrics.malformed for t in self.tabs)
+        if malformed:
+            self.errors.append(f"{malformed} malformed messages dropped")
 
     def report(self, final: int, start: int) -> dict[str, Any]:
         rejoins = [seq for kind, seq in self.ledger if kind == "join"]
+        processor = collections.Counter[str]()
+        for p in self.processors:
+            processor.update(asdict(p.stats))
+        metrics = collections.Counter[str]()
+        for tab in self.tabs:
+            metrics.update({f.name: getattr(tab.manager.metrics, f.name) for f in fields(Metrics)})
         return {"client_id": self.client_id, "role_history": "→".join(self.roles),
                 **coverage(self.ledger, final, start), "joins_again_at_seq": rejoins,
-                "chaos": self.chaos[:12], "cuts": self.cuts_done, "errors": self.errors[:5], "dead": self.dead,
-                "processor": asdict(self.browser.processor.stats), **dict(self.stats)}
-
-
-def _quietly(call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    with contextlib.suppress(Exception):
-        call(*args, **kwargs)
+                "reloads": len(self.tabs) - 1, "chaos": self.chaos[:12], "cuts": sum(n.cut for n in self.networks),
+                "errors": self.errors[:5], "dead": self.dead, "processor": dict(processor),
+                "loop": {k: metrics[k] for k in ("joins", "reconnects", "repairs", "polls", "heartbeats",
+                                                  "applied_from_history", "applied_from_live",
+                                                  "applied_from_repair")},
+                **dict(self.stats)}
 
 
 def coverage(ledger: list[tuple[str, int]], final: int, start: int = 1) -> dict[str, int]:
@@ -213,6 +226,11 @@ def coverage(ledger: list[tuple[str, int]], final: int, start: int = 1) -> dict[
     out_of_order = duplicated = skipped = snapshots = 0
     for kind, seq in ledger:
         if kind == "join":
+            continue
+        if kind == "reload":
+            # The page restarts from the state it had saved at ``seq``: later applies left with the tab.
+            covered = {s for s in covered if s <= seq}
+            highest = seq
             continue
         if kind == "snapshot":
             snapshots += 1
@@ -275,6 +293,11 @@ def _layouts(stack: LocalStack, session_id: str, count: int) -> list[str]:
 
 def run_chaos(stack: LocalStack, plan: ChaosPlan, progress: Callable[[str], None] = lambda _: None
               ) -> dict[str, Any]:
+    with PageRunner(stack.base_url) as pages:
+        return _run(stack, pages, plan, progress)
+
+
+def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callable[[str], None]) -> dict[str, Any]:
     settings = stack.settings
     session_id = new_session(stack, "chaos")
     keys, layouts = price_documents(stack, session_id, 40), _layouts(stack, session_id, 5)
@@ -285,12 +308,12 @@ def run_chaos(stack: LocalStack, plan: ChaosPlan, progress: Callable[[str], None
         timeline.append(f"{time.monotonic() - t0:.1f}s {text}")
         progress(text)
 
-    people = [Person(f"tab{i}", stack, session_id, plan.step_wait_s) for i in range(plan.browsers)]
+    people = [Person(f"tab{i}", pages, session_id, plan) for i in range(plan.browsers)]
     for person in people:
         person.join()
-        person.thread.start()
+        person.start()
     master = people[0]
-    assert master.browser.role == "master", master.browser.role
+    assert master.tab.role == "master", master.tab.role
     mark(f"{plan.browsers} browsers joined; master {master.client_id}")
 
     per_writer = plan.events // plan.writers
@@ -311,19 +334,16 @@ def run_chaos(stack: LocalStack, plan: ChaosPlan, progress: Callable[[str], None
     joiners: list[Person] = []
     failover: dict[str, Any] = {}
     victim = people[3 % len(people)]
-    schedule: list[tuple[float, str, Callable[[], None]]] = []
 
     def join_one() -> None:
-        person = Person(f"joiner{len(joiners)}", stack, session_id, plan.step_wait_s)
+        person = Person(f"joiner{len(joiners)}", pages, session_id, plan)
         person.join()
-        person.thread.start()
+        person.start()
         joiners.append(person)
 
     def kill_master() -> None:
-        master.heartbeating = False
-        master.dead = True
-        master.stop.set()
-        failover["master_last_heartbeat_monotonic"] = master.last_heartbeat
+        master.kill()
+        failover["master_last_heartbeat_monotonic"] = master.network.last_heartbeat
         failover["old_master"] = master.client_id
 
     def delete_victim_queue() -> None:
@@ -332,16 +352,19 @@ def run_chaos(stack: LocalStack, plan: ChaosPlan, progress: Callable[[str], None
         sqs.delete_queue(QueueUrl=record.live_queue_url)
         victim.chaos.append("live queue deleted")
 
-    schedule = [
+    def reload_and_cut(person: Person) -> None:
+        person.reload()
+        person.cut_polls(plan.cuts)
+
+    schedule: list[tuple[float, str, Callable[[], None]]] = [
         (0.10, "joiner 0 joins", join_one),
-        (0.20, "cut polls of tab1", lambda: people[1].actions.append(("cut", plan.cuts))),
-        (0.30, "reload tab2 mid-poll", lambda: people[2].actions.append(("reload", 1))),
+        (0.20, "cut polls of tab1", lambda: people[1].cut_polls(plan.cuts)),
+        (0.30, "reload tab2 mid-poll", people[2].reload),
         (0.40, "master dies (no heartbeat, no poll)", kill_master),
         (0.55, "joiner 1 joins", join_one),
         (0.65, f"delete live queue of {victim.name}", delete_victim_queue),
-        (0.75, "reload tab1 mid-poll and cut its polls", lambda: people[1].actions.extend(
-            [("reload", 1), ("cut", plan.cuts)])),
-        (0.85, "cut polls of joiner 0", lambda: joiners[0].actions.append(("cut", plan.cuts)) if joiners else None),
+        (0.75, "reload tab1 mid-poll and cut its polls", lambda: reload_and_cut(people[1])),
+        (0.85, "cut polls of joiner 0", lambda: joiners[0].cut_polls(plan.cuts) if joiners else None),
     ][: 2 + plan.joiners + 4]
     for fraction, label, action in schedule:
         at(fraction)
@@ -355,8 +378,8 @@ def run_chaos(stack: LocalStack, plan: ChaosPlan, progress: Callable[[str], None
     stream_s = time.monotonic() - stream_started
     mark(f"stream done: {published()} events in {stream_s:.1f}s")
 
-    # Let the sweep remove the dead master (a PARTICIPANTS event), then stop heartbeats so nothing
-    # else is appended, and let every survivor catch up with the final sequence.
+    # Let the sweep remove the dead master (a PARTICIPANTS event), then let every survivor catch up
+    # with the final sequence (re-read until nothing more is appended).
     survivors = [p for p in people + joiners if not p.dead]
     deadline = time.monotonic() + settings.stale_after_s + 4 * settings.heartbeat_interval_s + 2
     while time.monotonic() < deadline:
@@ -365,13 +388,11 @@ def run_chaos(stack: LocalStack, plan: ChaosPlan, progress: Callable[[str], None
             mark("dead master removed by the sweep")
             break
         time.sleep(0.2)
-    for person in survivors:
-        person.heartbeating = False
-    time.sleep(1.0)
     final = last_seq(stack, session_id)
-    catch_up_deadline = time.monotonic() + 2 * settings.queue_visibility_timeout_s + 30
+    catch_up_deadline = time.monotonic() + 2 * settings.queue_visibility_timeout_s + plan.live_wait_s + 30
+    behind = survivors
     while time.monotonic() < catch_up_deadline:
-        behind = [p for p in survivors if p.browser.processor.last_applied < final]
+        behind = [p for p in survivors if p.tab.last_seq < final]
         if not behind:
             if last_seq(stack, session_id) == final:
                 break
@@ -379,15 +400,15 @@ def run_chaos(stack: LocalStack, plan: ChaosPlan, progress: Callable[[str], None
         time.sleep(0.1)
     mark(f"survivors caught up to {final}" if not behind else f"NOT caught up: {[p.name for p in behind]}")
     for person in people + joiners:
-        person.stop.set()
+        person.finish()
     for person in people + joiners:
-        person.thread.join(timeout=plan.step_wait_s + 10)
+        person.tab.kill()
 
     reference = reference_state(stack, session_id)
     starts = {p.name: _first_seq(p.ledger) for p in joiners}
-    reports = {p.name: p.report(final if not p.dead else p.browser.processor.last_applied, starts.get(p.name, 1))
+    reports = {p.name: p.report(final if not p.dead else p.tab.last_seq, starts.get(p.name, 1))
                for p in people + joiners}
-    states = [p.browser.state for p in survivors]
+    states = [p.tab.state for p in survivors]
     lost = sum(reports[p.name]["lost"] for p in survivors)
     duplicated = sum(r["duplicated"] for r in reports.values())
     out_of_order = sum(r["out_of_order"] for r in reports.values())
@@ -405,6 +426,7 @@ def run_chaos(stack: LocalStack, plan: ChaosPlan, progress: Callable[[str], None
         "out_of_order": out_of_order,
         "failover": {k: v for k, v in failover.items() if not k.endswith("_monotonic")},
         "browsers": reports, "timeline": timeline, "errors": errors[:20], "ok": ok and not errors,
+        "client": "web_py.session_manager.SessionManager (the page's loop) over pbfm_tooling.http_transport",
         "settings": {"heartbeat_timeout_s": settings.heartbeat_timeout_s,
                      "heartbeat_interval_s": settings.heartbeat_interval_s, "stale_after_s": settings.stale_after_s,
                      "queue_visibility_timeout_s": settings.queue_visibility_timeout_s,
@@ -414,10 +436,12 @@ def run_chaos(stack: LocalStack, plan: ChaosPlan, progress: Callable[[str], None
 
 def _first_seq(ledger: list[tuple[str, int]]) -> int:
     """Where a joiner's own coverage starts: its first snapshot, or its first event."""
-    if not ledger:
-        return 1
-    kind, seq = ledger[0]
-    return seq + 1 if kind == "snapshot" else seq
+    for kind, seq in ledger:
+        if kind == "snapshot":
+            return seq + 1
+        if kind == "event":
+            return seq
+    return 1
 
 
 def _watch_failover(stack: LocalStack, session_id: str, failover: dict[str, Any],

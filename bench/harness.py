@@ -1,4 +1,4 @@
-"""What several figures share: sessions, headless browsers registered in bulk, history seeded fast."""
+"""What several figures share: sessions, page tabs registered in bulk, history seeded fast."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from chalice_app import cookies
 from chalice_app.blobs import generate_key
 from chalice_app.event_store import ClientRecord, DynamoEventStore, _event_sk, _to_item
 from chalice_app.price_sources import SimulatedSource
-from pbfm_tooling.headless_browser import HeadlessBrowser
 from pbfm_tooling.local_stack import LocalStack
+from pbfm_tooling.page_runner import PageRunner, Tab
 from web_py import page_state
 from web_py.messages import BY_REFERENCE, MessageType
 
@@ -107,32 +107,33 @@ def browser_http(stack: LocalStack, *, timeout: float = 40.0) -> httpx.Client:
     return httpx.Client(base_url=stack.base_url, timeout=timeout)
 
 
-def register_bulk(stack: LocalStack, session_id: str, count: int) -> list[HeadlessBrowser]:
-    """``count`` live browsers without the O(N²) PARTICIPANTS fan-out of ``count`` real joins.
+def register_bulk(stack: LocalStack, pages: PageRunner, session_id: str, count: int) -> list[Tab]:
+    """``count`` tabs joined to the session without the O(N²) PARTICIPANTS fan-out of ``count`` real joins.
 
-    Each gets its queues and CLIENT item directly (what ``join`` does first), a signed cookie, and
-    then joins over REST, which resumes it: history (END_OF_HISTORY at least) arrives as for anyone.
+    Each gets its queues and CLIENT item directly (what ``join`` does first), a signed cookie and a
+    tab id, and then joins over REST (the page's own ``connect``), which resumes it: history
+    (END_OF_HISTORY at least) arrives as for anyone. Their loops are not started yet.
     """
     service, settings = stack.service, stack.settings
     session = service.store.require_session(session_id)
-    browsers = []
+    tabs = []
     for _ in range(count):
         # The server's own identity scheme: a signed browser id in the cookie, the client id derived
-        # from it (no tab header: tab id "").
-        browser_id = cookies.new_browser_id()
-        client_id = cookies.client_id_for(settings.cookie_secret, session_id, browser_id, "")
+        # from it and the tab id the page sends as X-PBFM-Tab.
+        browser_id, tab_id = cookies.new_browser_id(), secrets.token_hex(8)
+        client_id = cookies.client_id_for(settings.cookie_secret, session_id, browser_id, tab_id)
         pair = service.queues.create(session_id, client_id)
         now = time.time()
         service.store.put_client(ClientRecord(
             session_id=session_id, client_id=client_id, status="active", joined_at=now, last_heartbeat=now,
             live_queue_url=pair.live_url, history_queue_url=pair.history_url, expires_at=session.expires_at,
         ))
-        http = browser_http(stack)
         value = cookies.issue(settings.cookie_secret, session_id, browser_id, max_age_s=3600, secure=False)
         name, _, rest = value.partition("=")
-        http.cookies.set(name, rest.split(";", 1)[0])
-        browser = HeadlessBrowser(stack.base_url, session_id, http=http)
-        joined = browser.join()
-        assert joined["client_id"] == client_id and joined["resumed"], joined
-        browsers.append(browser)
-    return browsers
+        jar = httpx.Cookies()
+        jar.set(name, rest.split(";", 1)[0])
+        tab = pages.open(session_id, cookies=jar, tab_id=tab_id)
+        joined = tab.join()
+        assert joined.client_id == client_id and joined.resumed, joined
+        tabs.append(tab)
+    return tabs

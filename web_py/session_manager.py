@@ -128,6 +128,9 @@ class Metrics:
 
 
 Listener = Callable[[PageState, View], None]
+# Told of every envelope applied (events and snapshots) and where it came from: "history", "live"
+# or "repair". An observer (the chaos run's ledger), never a way to change what is applied.
+ApplyObserver = Callable[[Envelope, str], None]
 
 
 class SessionManager:
@@ -138,6 +141,7 @@ class SessionManager:
         *,
         store: Store | None = None,
         on_change: Listener | None = None,
+        on_apply: ApplyObserver | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
@@ -148,6 +152,7 @@ class SessionManager:
         self.http = http
         self.store = store or MemoryStore()
         self.on_change = on_change
+        self.on_apply = on_apply
         self._sleep = sleep
         self._clock = clock
         self._jitter = jitter
@@ -329,6 +334,11 @@ class SessionManager:
             self.applied_seqs.append(envelope.seq)
             counter = f"applied_from_{decision.source}"
             setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
+        if self.on_apply is not None:
+            try:
+                self.on_apply(envelope, decision.source)
+            except Exception:
+                log.exception("on_apply failed")
         self._ack(decision.token)
 
     async def repair(self, gap: Gap) -> None:

@@ -8,8 +8,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from pbfm_tooling.http_transport import HttpxTransport
 from pbfm_tooling.local_stack import LocalStack
-from tests.browser.stack_client import HttpxHttp, mcp_call, rest_call
+from pbfm_tooling.page_runner import PageRunner
+from tests.browser.stack_client import mcp_call, rest_call
 from web_py.messages import Envelope, MessageType
 from web_py.session_manager import ApiFailure, MemoryStore, SessionManager, TransportError
 
@@ -35,8 +37,8 @@ async def drain(manager: SessionManager, until_seq: int, polls: int = 20) -> Non
     raise AssertionError(f"stuck at {manager.state.last_seq} (phase {manager.processor.phase}), wanted {until_seq}")
 
 
-def manager(stack: LocalStack, session_id: str, http: HttpxHttp | None = None, **kwargs: Any) -> SessionManager:
-    return SessionManager(session_id, http or HttpxHttp(stack.base_url), history_wait_s=1, live_wait_s=1, **kwargs)
+def manager(stack: LocalStack, session_id: str, http: HttpxTransport | None = None, **kwargs: Any) -> SessionManager:
+    return SessionManager(session_id, http or HttpxTransport(stack.base_url), history_wait_s=1, live_wait_s=1, **kwargs)
 
 
 def test_history_then_live_then_resume_without_replay(stack: LocalStack, session_id: str) -> None:
@@ -45,7 +47,8 @@ def test_history_then_live_then_resume_without_replay(stack: LocalStack, session
 
     async def scenario() -> None:
         store = MemoryStore()
-        first = manager(stack, session_id, store=store)
+        seen: list[tuple[MessageType, int, str]] = []
+        first = manager(stack, session_id, store=store, on_apply=lambda e, source: seen.append((e.type, e.seq, source)))
         joined = await first.connect()
         assert joined.role == "master"
         await drain(first, seq)
@@ -55,10 +58,14 @@ def test_history_then_live_then_resume_without_replay(stack: LocalStack, session
         await drain(first, live_seq)
         assert first.metrics.applied_from_live >= 1
         assert first.applied_seqs == sorted(set(first.applied_seqs))
+        # The observer hook sees every apply, the snapshot included, and where each came from.
+        assert [seq for kind, seq, _ in seen if kind is not MessageType.SNAPSHOT] == first.applied_seqs
+        assert [(seq, source) for kind, seq, source in seen if kind is MessageType.SNAPSHOT] == [(25, "history")]
+        assert {source for kind, _, source in seen if kind is not MessageType.SNAPSHOT} >= {"live"}
 
         # A reload: same cookie jar, same store. The state is back before joining, and the history
         # the server sends again is dropped without fetching a single document.
-        reloaded = manager(stack, session_id, HttpxHttp(stack.base_url, cookies=first.http.client.cookies), store=store)
+        reloaded = manager(stack, session_id, HttpxTransport(stack.base_url, cookies=first.http.cookies), store=store)
         assert reloaded.state == first.state
         again = await reloaded.connect()
         assert again.client_id == joined.client_id and again.resumed
@@ -150,7 +157,7 @@ def test_observer_refresh_is_refused_and_shown(stack: LocalStack, session_id: st
 class FlakyHttp:
     """Fails the first ``failures`` calls at the transport level, then behaves like ``inner``."""
 
-    def __init__(self, inner: HttpxHttp, failures: int) -> None:
+    def __init__(self, inner: HttpxTransport, failures: int) -> None:
         self.inner, self.failures = inner, failures
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -173,7 +180,7 @@ def test_run_backs_off_then_goes_live(stack: LocalStack, session_id: str) -> Non
             sleeps.append(seconds)
             await asyncio.sleep(0)
 
-        page = manager(stack, session_id, FlakyHttp(HttpxHttp(stack.base_url), 3), sleep=sleep, jitter=lambda: 0.5)
+        page = manager(stack, session_id, FlakyHttp(HttpxTransport(stack.base_url), 3), sleep=sleep, jitter=lambda: 0.5)
         connections: list[str] = []
         page.on_change = lambda state, view: connections.append(view.connection)
         task = asyncio.ensure_future(page.poll_loop())
@@ -226,3 +233,22 @@ def test_session_end_stops_the_loops(stack: LocalStack, session_id: str) -> None
         assert page.view.connection == "ended"
 
     run(scenario())
+
+
+def test_tabs_of_one_browser_are_participants_of_their_own_and_a_reload_keeps_its_id(
+        stack: LocalStack, session_id: str) -> None:
+    rest_call(stack.base_url, "webpage_create_session", session_id=session_id)
+    seq = publish(stack, session_id, 2)
+    with PageRunner(stack.base_url, history_wait_s=1, live_wait_s=1) as pages:
+        first = pages.open(session_id)
+        joined = first.join()
+        first.catch_up(seq)
+        # The same browser (cookie jar) in another tab (X-PBFM-Tab): a participant of its own.
+        other = pages.open(session_id, cookies=first.transport.cookies).join()
+        assert other.client_id != joined.client_id and not other.resumed
+        # A reload: same cookie jar, tab id and storage; the page's restore() shows the saved state.
+        shown = first.state
+        reloaded = first.reload()
+        assert reloaded.state == shown and reloaded.manager.metrics.restored_seq == shown.last_seq >= seq
+        again = reloaded.join()
+        assert again.client_id == joined.client_id and again.resumed

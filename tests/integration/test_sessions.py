@@ -7,22 +7,30 @@ tests/unit/test_session_service_liveness.py: no test here waits for a timeout.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from pbfm_tooling.ai_driver import call_tool
-from pbfm_tooling.headless_browser import HeadlessBrowser
 from pbfm_tooling.local_stack import LocalStack
+from pbfm_tooling.page_runner import PageRunner, Tab
 from web_py.messages import MessageType
+
+
+@pytest.fixture
+def pages(stack: LocalStack) -> Iterator[PageRunner]:
+    """Browser tabs running the page's own SessionManager; all closed after the test."""
+    with PageRunner(stack.base_url, history_wait_s=1, live_wait_s=5) as runner:
+        yield runner
 
 
 def create(stack: LocalStack, session_id: str) -> dict:
     return call_tool(stack.mcp_url, "webpage_create_session", {"session_id": session_id})
 
 
-def browser(stack: LocalStack, session_id: str) -> HeadlessBrowser:
-    return HeadlessBrowser(stack.base_url, session_id)
+def browser(pages: PageRunner, session_id: str) -> Tab:
+    return pages.open(session_id)
 
 
 def last_seq(stack: LocalStack, session_id: str) -> int:
@@ -37,28 +45,30 @@ def test_create_session_is_idempotent(stack: LocalStack, session_id: str) -> Non
     assert second["session_id"] == session_id
 
 
-def test_first_browser_is_master_others_observe_and_cookie_keeps_identity(stack: LocalStack, session_id: str) -> None:
+def test_first_browser_is_master_others_observe_and_cookie_keeps_identity(
+        stack: LocalStack, pages: PageRunner, session_id: str) -> None:
     create(stack, session_id)
-    a, b = browser(stack, session_id), browser(stack, session_id)
+    a, b = browser(pages, session_id), browser(pages, session_id)
     joined_a = a.join()
-    response = b.http.post("/api/webpage_join_session", json={"session_id": session_id})
+    response = b.post("webpage_join_session")
     joined_b = response.json()
     cookie = response.headers["set-cookie"]
     assert f"pbfm_{session_id}=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    assert joined_a["role"] == "master" and joined_b["role"] == "observer"
-    assert joined_b["master_client_id"] == joined_a["client_id"]
+    assert joined_a.role == "master" and joined_b["role"] == "observer"
+    assert joined_b["master_client_id"] == joined_a.client_id
 
-    again = b.http.post("/api/webpage_join_session", json={"session_id": session_id}).json()
+    again = b.post("webpage_join_session").json()
     assert again["client_id"] == joined_b["client_id"] and again["role"] == "observer" and again["resumed"] is True
 
     people = call_tool(stack.mcp_url, "webpage_get_session_participants", {"session_id": session_id})
     roles = {p["client_id"]: p["role"] for p in people["participants"]}
-    assert roles == {joined_a["client_id"]: "master", joined_b["client_id"]: "observer"}
+    assert roles == {joined_a.client_id: "master", joined_b["client_id"]: "observer"}
 
 
-def test_price_update_reaches_every_browser_by_s3_reference(stack: LocalStack, session_id: str) -> None:
+def test_price_update_reaches_every_browser_by_s3_reference(
+        stack: LocalStack, pages: PageRunner, session_id: str) -> None:
     create(stack, session_id)
-    browsers = [browser(stack, session_id) for _ in range(3)]
+    browsers = [browser(pages, session_id) for _ in range(3)]
     for b in browsers:
         b.join()
     result = call_tool(stack.mcp_url, "webpage_update_hash_price_display",
@@ -105,10 +115,12 @@ def test_eight_concurrent_writers_get_distinct_gapless_sequences(stack: LocalSta
     assert last_seq(stack, session_id) == 200
 
 
-def test_browsers_joining_while_200_events_stream_apply_each_once_in_order(stack: LocalStack, session_id: str) -> None:
+def test_browsers_joining_while_200_events_stream_apply_each_once_in_order(
+        stack: LocalStack, pages: PageRunner, session_id: str) -> None:
     create(stack, session_id)
-    first = browser(stack, session_id)
+    first = browser(pages, session_id)
     first.join()
+    first.start()
     done = threading.Event()
 
     def stream() -> None:
@@ -120,20 +132,22 @@ def test_browsers_joining_while_200_events_stream_apply_each_once_in_order(stack
 
     writer = threading.Thread(target=stream)
     writer.start()
-    joiners: list[HeadlessBrowser] = []
+    joiners: list[Tab] = []
     while not done.is_set():
         if len(joiners) < 4:
-            b = browser(stack, session_id)
+            b = browser(pages, session_id)
             b.join()
+            b.start()
             joiners.append(b)
-        first.step(wait_seconds=0)
-        for b in joiners:
-            b.step(wait_seconds=0)
+        done.wait(0.05)
     writer.join()
-    final = last_seq(stack, session_id)
+    final = 0
+    while final != last_seq(stack, session_id):  # until nothing more is appended (e.g. a failover)
+        final = last_seq(stack, session_id)
+        for b in [first, *joiners]:
+            b.catch_up(final)
     assert final >= 200
     for b in [first, *joiners]:
-        b.catch_up(final)
         start = b.applied[0]
         # Exactly once and in order: consecutive from where the browser's snapshot left off.
         assert b.applied == list(range(start, final + 1)), b.client_id
@@ -142,12 +156,13 @@ def test_browsers_joining_while_200_events_stream_apply_each_once_in_order(stack
     assert len(joiners) == 4
 
 
-def test_ai_transfers_control_and_only_the_master_may_refresh(stack: LocalStack, session_id: str) -> None:
+def test_ai_transfers_control_and_only_the_master_may_refresh(
+        stack: LocalStack, pages: PageRunner, session_id: str) -> None:
     create(stack, session_id)
-    master, observer = browser(stack, session_id), browser(stack, session_id)
+    master, observer = browser(pages, session_id), browser(pages, session_id)
     master.join()
     observer.join()
-    refused = observer.http.post("/api/webpage_request_price_refresh", json={"session_id": session_id})
+    refused = observer.post("webpage_request_price_refresh")
     assert refused.status_code == 403
     seq_before = last_seq(stack, session_id)
     assert master.call("webpage_request_price_refresh")["seq"] == seq_before + 1
@@ -155,16 +170,15 @@ def test_ai_transfers_control_and_only_the_master_may_refresh(stack: LocalStack,
     moved = call_tool(stack.mcp_url, "webpage_transfer_control_to_observer",
                       {"session_id": session_id, "client_id": observer.client_id})
     assert moved["previous_master_client_id"] == master.client_id
-    assert observer.heartbeat()["role"] == "master" and master.heartbeat()["role"] == "observer"
-    assert master.http.post("/api/webpage_request_price_refresh",
-                            json={"session_id": session_id}).status_code == 403
+    assert observer.heartbeat() == "master" and master.heartbeat() == "observer"
+    assert master.post("webpage_request_price_refresh").status_code == 403
     master.catch_up(last_seq(stack, session_id))
     assert master.state.master_client_id == observer.client_id
 
 
-def test_a_deleted_queue_never_stops_the_others(stack: LocalStack, session_id: str) -> None:
+def test_a_deleted_queue_never_stops_the_others(stack: LocalStack, pages: PageRunner, session_id: str) -> None:
     create(stack, session_id)
-    healthy, victim = browser(stack, session_id), browser(stack, session_id)
+    healthy, victim = browser(pages, session_id), browser(pages, session_id)
     healthy.join()
     victim.join()
     victim_record = stack.service.store.get_client(session_id, victim.client_id)
@@ -179,9 +193,10 @@ def test_a_deleted_queue_never_stops_the_others(stack: LocalStack, session_id: s
     assert victim.state.price == healthy.state.price
 
 
-def test_ending_a_session_notifies_archives_and_deletes_queues(stack: LocalStack, session_id: str) -> None:
+def test_ending_a_session_notifies_archives_and_deletes_queues(
+        stack: LocalStack, pages: PageRunner, session_id: str) -> None:
     create(stack, session_id)
-    watcher = browser(stack, session_id)
+    watcher = browser(pages, session_id)
     watcher.join()
     call_tool(stack.mcp_url, "webpage_update_hash_price_display", {"session_id": session_id})
     record = stack.service.store.get_client(session_id, watcher.client_id)
@@ -195,16 +210,15 @@ def test_ending_a_session_notifies_archives_and_deletes_queues(stack: LocalStack
     assert not stack.service.queues.exists(record.live_queue_url)
     status = watcher.call("webpage_get_session_status")
     assert status["status"] == "ended"
-    assert watcher.http.post("/api/webpage_poll_queue", json={"session_id": session_id, "queue": "live"}
-                             ).status_code == 410
-    assert watcher.http.post("/api/webpage_join_session", json={"session_id": session_id}).status_code == 410
+    assert watcher.post("webpage_poll_queue", queue="live").status_code == 410
+    assert watcher.post("webpage_join_session").status_code == 410
     with pytest.raises(RuntimeError, match="ended"):
         call_tool(stack.mcp_url, "webpage_update_hash_price_display", {"session_id": session_id})
 
 
-def test_recreating_a_browsers_queues_through_mcp(stack: LocalStack, session_id: str) -> None:
+def test_recreating_a_browsers_queues_through_mcp(stack: LocalStack, pages: PageRunner, session_id: str) -> None:
     create(stack, session_id)
-    b = browser(stack, session_id)
+    b = browser(pages, session_id)
     b.join()
     record = stack.service.store.get_client(session_id, b.client_id)
     assert record is not None

@@ -1,23 +1,28 @@
 from __future__ import annotations
 
+import asyncio
+import functools
 import random
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from tests.unit.scripted_server import ScriptedServer
 from web_py.messages import Envelope, MessageType, end_of_history
 from web_py.page_state import PageState, apply
 from web_py.queue_processor import (
     Apply,
-    Decision,
     Drop,
     DualQueueProcessor,
     Gap,
     HistoryComplete,
     ProcessorStateError,
 )
+from web_py.session_manager import MemoryStore, SessionManager
 
 SID = "bench-1"
 CLIENTS = ("aaaaaaaaaaa1", "bbbbbbbbbbb2", "ccccccccccc3")
@@ -61,10 +66,12 @@ def ev(seq: int) -> Envelope:
     return _event(seq)[0]
 
 
+@functools.cache
 def replay(upto: int) -> PageState:
-    state = PageState()
-    for seq in range(1, upto + 1):
-        envelope, doc = _event(seq)
+    """The state after events 1..upto (PageState is immutable, so one copy serves every test)."""
+    state = PageState() if upto == 0 else replay(upto - 1)
+    if upto:
+        envelope, doc = _event(upto)
         state = apply(state, envelope, doc)
     return state
 
@@ -77,99 +84,87 @@ def eoh(seq: int) -> Envelope:
     return end_of_history(SID, seq, 1.0)
 
 
-# --- a caller that does what SessionManager does, minus the network -------------------------------
+# --- the shipped page loop over a scripted server ------------------------------------------------
+
+MAX_TURNS = 20_000  # turns of the event loop before a scenario counts as stuck
+
+
+def snapshot_document(seq: int) -> dict[str, Any]:
+    return replay(seq).to_dict()
 
 
 @dataclass
-class Page:
-    """Plays the I/O caller: applies, acks, repairs from the log (``repair_limit`` events a call)."""
+class PageRun:
+    """What ``SessionManager`` (the page's own loop) did against a ``ScriptedServer``."""
 
-    server_last_seq: int
-    last_applied: int = 0
-    repair_limit: int = 500
-    drain_between_repairs: bool = True
-    processor: DualQueueProcessor = field(init=False)
-    state: PageState = field(init=False)
-    applied: list[int] = field(default_factory=list)
+    manager: SessionManager
+    server: ScriptedServer
     snapshots: list[int] = field(default_factory=list)
-    acked: list[Any] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self.processor = DualQueueProcessor(self.last_applied, session_id=SID)
-        self.state = replay(self.last_applied)
+    @property
+    def applied(self) -> list[int]:
+        return self.manager.applied_seqs
 
-    def feed(self, source: Any, envelope: Envelope, token: Any = None) -> Decision:
-        decision = self.processor.offer(source, envelope, token)
-        self.handle(decision)
-        self.settle()
-        return decision
-
-    def handle(self, decision: Decision) -> None:
-        match decision:
-            case Apply(envelope=envelope, token=token):
-                if envelope.type is MessageType.SNAPSHOT:
-                    self.state = apply(self.state, envelope, replay(envelope.seq).to_dict())
-                    self.snapshots.append(envelope.seq)
-                else:
-                    self.state = apply(self.state, envelope, _event(envelope.seq)[1])
-                    self.applied.append(envelope.seq)
-                self.processor.applied(envelope)
-                self._ack(token)
-            case Drop(token=token) | HistoryComplete(token=token):
-                self._ack(token)
-            case Gap(after_seq=after):
-                upto = min(after + self.repair_limit, self.server_last_seq)
-                for seq in range(after + 1, upto + 1):
-                    self.handle(self.processor.offer("repair", ev(seq)))
-                    if self.drain_between_repairs:
-                        self.drain()
-
-    def drain(self) -> None:
-        while (ready := self.processor.next_ready()) is not None:
-            self.handle(ready)
-
-    def settle(self) -> None:
-        self.drain()
-        while (gap := self.processor.open_gap()) is not None:
-            self.handle(gap)
-            self.drain()
-
-    def catch_up(self) -> None:
-        gap = self.processor.behind(self.server_last_seq)
-        if gap is not None:
-            self.handle(gap)
-            self.settle()
-
-    def _ack(self, token: Any) -> None:
-        if token is not None:
-            self.acked.append(token)
+    @property
+    def processor(self) -> DualQueueProcessor:
+        return self.manager.processor
 
 
-def deliver(page: Page, history: list[Envelope], live: list[Envelope]) -> list[Any]:
-    """Drain history until END_OF_HISTORY, then live; returns the tokens handed out."""
-    tokens: list[Any] = []
-    for i, envelope in enumerate(history):
-        if page.processor.queue_to_poll() != "history":
-            break
-        tokens.append(("h", i))
-        page.feed("history", envelope, ("h", i))
-    assert page.processor.queue_to_poll() == "live"
-    for i, envelope in enumerate(live):
-        tokens.append(("l", i))
-        page.feed("live", envelope, ("l", i))
-    page.catch_up()
-    return tokens
+def saved_at(seq: int) -> MemoryStore:
+    """A sessionStorage holding the page state at ``seq``, written by the page's own ``save``."""
+    store = MemoryStore()
+    if seq:
+        page = SessionManager(SID, ScriptedServer(SID, _event, 0, history=[], live=[],
+                                                  snapshot_document=snapshot_document), store=store)
+        page.state = replay(seq)
+        page.save()
+    return store
+
+
+def run_page(server_last_seq: int, history: list[Any], live: list[Any], *, reloaded_at: int = 0,
+             **server_options: Any) -> PageRun:
+    """Run the page's loop (``run()``: polls, heartbeats, repairs) until it has settled, then stop it."""
+    server = ScriptedServer(SID, _event, server_last_seq, history=history, live=live,
+                            snapshot_document=snapshot_document, **server_options)
+    snapshots: list[int] = []
+
+    def on_apply(envelope: Envelope, source: str) -> None:
+        if envelope.type is MessageType.SNAPSHOT:
+            snapshots.append(envelope.seq)
+
+    async def no_wait(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    manager = SessionManager(SID, server, store=saved_at(reloaded_at), on_apply=on_apply, sleep=no_wait,
+                             jitter=lambda: 0.5)
+    assert manager.state.last_seq == reloaded_at
+
+    def settled() -> bool:
+        return (server.drained and manager.processor.phase == "live" and manager.state.last_seq >= server_last_seq
+                and Counter(server.deleted) == Counter(server.delivered))
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(manager.run())
+        for _ in range(MAX_TURNS):
+            await asyncio.sleep(0)
+            if settled() or task.done():
+                break
+        manager.stop()
+        await task
+
+    asyncio.run(scenario())
+    return PageRun(manager, server, snapshots)
 
 
 # --- scenarios ------------------------------------------------------------------------------------
 
 
 def test_history_then_live_with_overlap() -> None:
-    page = Page(server_last_seq=8)
-    tokens = deliver(page, [ev(s) for s in range(1, 6)] + [eoh(5)], [ev(s) for s in range(3, 9)])
+    page = run_page(8, [ev(s) for s in range(1, 6)] + [eoh(5)], [ev(s) for s in range(3, 9)])
     assert page.applied == list(range(1, 9))
-    assert page.state == replay(8)
-    assert sorted(page.acked) == sorted(tokens)
+    assert page.manager.state == replay(8)
+    assert sorted(page.server.deleted) == sorted(page.server.delivered)
+    assert len(page.server.delivered) == 12
     stats = page.processor.stats
     assert (stats.applied, stats.duplicates, stats.gaps, stats.repaired) == (8, 3, 0, 0)
 
@@ -219,48 +214,45 @@ def test_gap_repaired_via_repair_offers() -> None:
     assert (stats.gaps, stats.repaired, stats.applied) == (1, 4, 4)
 
 
-def test_a_short_repair_leaves_an_open_gap() -> None:
-    page = Page(server_last_seq=10, repair_limit=2)
-    deliver(page, [eoh(0)], [ev(10)])
+def test_a_short_repair_leaves_an_open_gap_that_is_repaired_again() -> None:
+    page = run_page(10, [eoh(0)], [ev(10)], repair_cap=2)
     assert page.applied == list(range(1, 11))
     assert page.processor.stats.gaps == 1
+    assert page.manager.metrics.repairs == 5  # 1-2, 3-4, 5-6, 7-8, 9; then the held 10
+    assert page.manager.metrics.applied_from_live == 1
 
 
 def test_gap_inside_history_is_repaired_too() -> None:
-    page = Page(server_last_seq=6)
-    deliver(page, [ev(1), ev(2), ev(4), ev(5), eoh(5)], [ev(6)])
+    page = run_page(6, [ev(1), ev(2), ev(4), ev(5), eoh(5)], [ev(6)])
     assert page.applied == [1, 2, 3, 4, 5, 6]
     assert page.processor.stats.repaired >= 1
 
 
 def test_snapshot_plus_tail_equals_full_replay() -> None:
-    page = Page(server_last_seq=23)
-    deliver(page, [snapshot(17), *map(ev, range(18, 21)), eoh(20)], [ev(s) for s in range(19, 24)])
+    page = run_page(23, [snapshot(17), *map(ev, range(18, 21)), eoh(20)], [ev(s) for s in range(19, 24)])
     assert page.snapshots == [17]
     assert page.applied == list(range(18, 24))
-    assert page.state == replay(23)
+    assert page.manager.state == replay(23)
     assert page.processor.stats.snapshots == 1
 
 
 def test_reload_resume_drops_what_the_page_already_has() -> None:
-    page = Page(server_last_seq=12, last_applied=9)
-    assert page.feed("history", snapshot(7), "s") == Drop(
-        "stale_snapshot", "snapshot at seq 7, page already at 9", 7, "s"
-    )
-    assert isinstance(page.feed("history", ev(9), "e9"), Drop)
-    page.feed("history", eoh(9), "end")
-    page.feed("live", ev(10), "l10")
-    page.catch_up()
+    page = run_page(12, [snapshot(7), ev(9), eoh(9)], [ev(10)], reloaded_at=9)
+    # The older snapshot and event 9 are dropped (acknowledged, never fetched); 11 and 12 come
+    # from the log once the status shows the page is behind.
+    assert page.snapshots == []
     assert page.applied == [10, 11, 12]
-    assert page.state == replay(12)
+    assert page.manager.state == replay(12)
+    assert page.processor.stats.duplicates == 2
+    assert page.manager.metrics.documents_fetched <= 3
+    assert sorted(page.server.deleted) == sorted(page.server.delivered)
 
 
 def test_a_newer_snapshot_jumps_ahead_of_a_reloaded_page() -> None:
-    page = Page(server_last_seq=30, last_applied=9)
-    deliver(page, [snapshot(25), eoh(25)], [ev(26)])
+    page = run_page(30, [snapshot(25), eoh(25)], [ev(26)], reloaded_at=9)
     assert page.snapshots == [25]
     assert page.applied == [26, 27, 28, 29, 30]
-    assert page.state == replay(30)
+    assert page.manager.state == replay(30)
 
 
 def test_end_of_history_below_last_applied_completes_at_once() -> None:
@@ -321,10 +313,12 @@ def test_behind_reports_a_lost_last_message_until_caught_up() -> None:
     assert processor.behind(3) is None
 
 
-def test_a_short_catch_up_keeps_going() -> None:
-    page = Page(server_last_seq=9, repair_limit=2)
-    deliver(page, [eoh(0)], [])
+def test_a_lost_tail_is_caught_up_from_the_status_in_short_repairs() -> None:
+    # No message reveals 1..9: only the session status (asked every few heartbeats) does.
+    page = run_page(9, [eoh(0)], [], repair_cap=2)
     assert page.applied == list(range(1, 10))
+    assert page.server.requests["webpage_get_session_status"] >= 1
+    assert page.manager.metrics.applied_from_repair == 9
 
 
 # --- malformed input and protocol misuse ----------------------------------------------------------
@@ -388,33 +382,58 @@ def _mess_up(rng: random.Random, messages: list[Envelope], *, lose: float) -> li
     return out
 
 
-@pytest.mark.parametrize("seed", range(400))
-def test_random_interleavings_apply_each_event_once_in_order(seed: int) -> None:
-    rng = random.Random(seed)
-    n = rng.randint(1, 40)
-    reloaded_at = rng.choice([0, 0, rng.randint(0, n)])
-    h = rng.randint(0, n)
-    k = rng.randint(0, h) if rng.random() < 0.4 else 0
-    history = ([snapshot(k)] if k else []) + _mess_up(rng, [ev(s) for s in range(k + 1, h + 1)], lose=0.1)
-    history.append(eoh(h))
-    if rng.random() < 0.2:
-        history.append(eoh(h))
-    live = _mess_up(rng, [ev(s) for s in range(rng.randint(1, h + 1), n + 1)], lose=0.15)
+MALFORMED = {"v": 1, "nonsense": True}
 
-    page = Page(
-        server_last_seq=n,
-        last_applied=reloaded_at,
-        repair_limit=rng.choice([1, 3, 500]),
-        drain_between_repairs=rng.random() < 0.5,
-    )
-    tokens = deliver(page, history, live)
+
+@dataclass(frozen=True)
+class Scenario:
+    n: int  # the server's last seq
+    h: int  # END_OF_HISTORY's seq
+    k: int  # the history's snapshot (0: none)
+    reloaded_at: int  # the state the page saved before a reload (0: a fresh page)
+    repair_cap: int  # the most events one get_events returns
+    twice_end: bool  # END_OF_HISTORY delivered twice
+    malformed: bool  # a malformed message on the live queue
+    seed: int  # the queues' mess: losses, duplicates, swaps, batch sizes, expired URLs
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    # The shape is drawn by Hypothesis (so a failure shrinks to a small log); the mess from a seed.
+    n = draw(st.integers(1, 40))
+    h = draw(st.integers(0, n))
+    return Scenario(n=n, h=h, k=draw(st.one_of(st.just(0), st.integers(0, h))),
+                    reloaded_at=draw(st.one_of(st.just(0), st.integers(0, n))),
+                    repair_cap=draw(st.sampled_from([1, 3, 500])), twice_end=draw(st.booleans()),
+                    malformed=draw(st.booleans()), seed=draw(st.integers(0, 2**32 - 1)))
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios())
+def test_random_interleavings_apply_each_event_once_in_order(scenario: Scenario) -> None:
+    """The page's own loop, whatever the queues do: lost, duplicated, swapped and malformed messages,
+    a snapshot, END_OF_HISTORY twice, a reload, batches of any size, short repairs, expired URLs."""
+    rng = random.Random(scenario.seed)
+    n, h, k, reloaded_at = scenario.n, scenario.h, scenario.k, scenario.reloaded_at
+    history: list[Any] = [snapshot(k)] if k else []
+    history += _mess_up(rng, [ev(s) for s in range(k + 1, h + 1)], lose=0.1)
+    history += [eoh(h), eoh(h)] if scenario.twice_end else [eoh(h)]
+    live: list[Any] = _mess_up(rng, [ev(s) for s in range(rng.randint(1, h + 1), n + 1)], lose=0.15)
+    if scenario.malformed:
+        live.insert(rng.randint(0, len(live)), MALFORMED)
+    expired = frozenset(s for s in range(1, n + 1) if rng.random() < 0.1)
+
+    page = run_page(n, history, live, reloaded_at=reloaded_at, repair_cap=scenario.repair_cap,
+                    batch=lambda: rng.randint(1, 10), expired=expired)
 
     start = max(page.snapshots, default=reloaded_at)
     assert page.snapshots in ([], [k])
     assert page.applied == list(range(start + 1, n + 1))
-    assert page.state == replay(n)
+    assert page.manager.state == replay(n)
     assert page.processor.last_applied == n
     assert page.processor.pending() == ()
     assert page.processor.open_gap() is None
+    assert page.manager.metrics.malformed == page.server.malformed_delivered
     # Every message received was acked exactly once, none twice, none leaked.
-    assert Counter(page.acked) == Counter(tokens)
+    assert Counter(page.server.deleted) == Counter(page.server.delivered)
