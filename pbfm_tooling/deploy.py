@@ -470,12 +470,32 @@ def chalice_deploy(stage: Stage, extra_env: Mapping[str, str], project_dir: Path
     return deployed
 
 
-def api_origin(deployed: Mapping[str, Any]) -> str | None:
+def api_url(deployed: Mapping[str, Any]) -> str | None:
+    """The deployed API's URL, stage prefix included (what ``chalice deploy`` reports)."""
     for resource in deployed.get("resources", []):
         if resource.get("resource_type") == "rest_api" and resource.get("rest_api_url"):
-            parts = urlsplit(resource["rest_api_url"])
-            return f"{parts.scheme}://{parts.netloc}"
+            return str(resource["rest_api_url"])
     return None
+
+
+def api_origin(deployed: Mapping[str, Any]) -> str | None:
+    url = api_url(deployed)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def smoke_test(url: str, token: str | None) -> None:
+    """``--test``: one session end to end against the deployment; raises DeployError on a failure."""
+    from pbfm_tooling.smoke import SmokeFailed, run_smoke_test
+
+    print(f"smoke test against {url}")
+    try:
+        run_smoke_test(url, token=token, report=lambda s: print(f"  ok  {s.name} ({s.seconds:.1f} s): {s.detail}"))
+    except SmokeFailed as exc:
+        raise DeployError(f"smoke test FAILED: {exc}") from exc
+    print("smoke test passed")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,6 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="stop after packaging and linting (no AWS calls)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="build directory (default: out/)")
     parser.add_argument("--clean", action="store_true", help="remove earlier packaging output of the stage first")
+    parser.add_argument("--test", action="store_true",
+                        help="after deploying, run a smoke test against the deployed URL (fails loudly)")
     parser.add_argument("--region",
                         help=f"AWS region (default: the profile's or AWS_DEFAULT_REGION, else {DEFAULT_REGION})")
     return parser
@@ -499,7 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
 def deploy_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _deploy(args.stage, args.out / args.stage, dry_run=args.dry_run, clean=args.clean, region=args.region)
+        return _deploy(args.stage, args.out / args.stage, dry_run=args.dry_run, clean=args.clean, region=args.region,
+                       test=args.test)
     except DeployError as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return 1
@@ -515,6 +538,7 @@ def _deploy(
     dry_run: bool,
     clean: bool = False,
     region: str | None = None,
+    test: bool = False,
     project_dir: Path = ROOT,
     runtime_dir: Path = RUNTIME_DIR,
     deployer: Deployer = chalice_deploy,
@@ -559,7 +583,8 @@ def _deploy(
     resources.create_resources(clients.s3, clients.dynamodb, cors_origins=stage.page_origins, **ensure)
     sent = upload_assets(clients.s3, stage.bucket_name, assets)
     print(f"runtime: {sent} of {len(assets)} files uploaded to s3://{stage.bucket_name}/{resources.STATIC_PREFIX}")
-    deployed = deployer(stage, load_secrets(stage, environ, project_dir), project_dir)
+    secret_values = load_secrets(stage, environ, project_dir)
+    deployed = deployer(stage, secret_values, project_dir)
     origin = api_origin(deployed)
     if origin is not None:
         # Only now is the API's origin known: let the page there fetch the runtime from the bucket.
@@ -567,6 +592,11 @@ def _deploy(
         resources.create_resources(clients.s3, clients.dynamodb, cors_origins=origins, **ensure)
         print(f"bucket CORS allows {', '.join(origins)}")
     print(f"MCP bearer token (PBFM_MCP_TOKEN): in .chalice/deployed/secrets-{stage.name}.json")
+    if test:
+        url = api_url(deployed)
+        if url is None:
+            raise DeployError("--test: chalice deploy reported no API URL to test")
+        smoke_test(url, secret_values.get("PBFM_MCP_TOKEN"))
     return 0
 
 

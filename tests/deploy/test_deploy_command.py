@@ -21,6 +21,7 @@ import pytest
 
 from chalice_app import static_site
 from pbfm_tooling import deploy
+from pbfm_tooling.local_stack import LocalStack
 
 API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
 API_ORIGIN = "https://abc123.execute-api.us-east-1.amazonaws.com"
@@ -143,6 +144,34 @@ def test_deploy_on_moto(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.
     assert deploy._deploy("dev", tmp_path / "out", **run) == 0  # type: ignore[arg-type]
     assert fake.calls[1][1] == secrets
     assert deploy.upload_assets(s3, stage.bucket_name, deploy.runtime_assets(runtime)) == 0
+
+
+class DeployedAt(FakeChaliceDeploy):
+    """chalice deploy, reporting ``url`` as the API it made (the local stack stands in for AWS)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def __call__(self, stage: deploy.Stage, extra_env: Mapping[str, str], project_dir: Path) -> dict[str, Any]:
+        super().__call__(stage, extra_env, project_dir)
+        return {"resources": [{"name": "rest_api", "resource_type": "rest_api", "rest_api_url": self.url}]}
+
+
+@pytest.mark.usefixtures("fake_aws_env")
+def test_test_flag_smoke_tests_the_deployed_url(moto_endpoint: str, stack: LocalStack, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    run = {"dry_run": False, "test": True, "project_dir": copy_project(tmp_path / "project"),
+           "runtime_dir": fake_runtime(tmp_path / "runtime"), "environ": {}}
+    assert deploy._deploy("dev", tmp_path / "out", deployer=DeployedAt(stack.base_url + "/"), **run) == 0
+    printed = capsys.readouterr().out
+    assert "smoke test passed" in printed and "ok  the browser receives it" in printed
+
+    # Nothing answers there: the deploy fails, naming the step.
+    with pytest.raises(deploy.DeployError, match="smoke test FAILED: create a session over MCP"):
+        deploy._deploy("dev", tmp_path / "out", deployer=DeployedAt("http://127.0.0.1:9/api/"), **run)
 
 
 def test_dry_run_needs_no_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
