@@ -1,7 +1,11 @@
-"""The product's own end-to-end check, run against a running local stack (`pbfm-webpage serve`).
+"""The product's own end-to-end check: real Chromium pages and an AI's MCP calls against a server.
 
-    TEST_SESSION=mvp-test-1 python scripts/test_mvp.py --single-browser
+    TEST_SESSION=mvp-test-1 uv run python scripts/test_mvp.py --single-browser
     python scripts/test_mvp.py --multi-browser --late-joiner --base-url http://127.0.0.1:8000
+
+Without ``--base-url`` it uses a server on 127.0.0.1:8000 (`./dev.sh serve`) when one answers, and
+otherwise starts the embedded local stack itself; on a fresh clone it first copies the browser
+runtime from npm (the page loads nothing from a CDN).
 
 Drives real Chromium (/usr/bin/chromium) and an AI's MCP calls, and prints PASS/FAIL per check.
 Exit status 0 only when every check passed.
@@ -11,17 +15,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.browser.harness import (  # noqa: E402
     BOOT_TIMEOUT_MS,
+    CHROMIUM,
     Browsers,
     chromium,
     shown,
@@ -30,6 +39,8 @@ from tests.browser.harness import (  # noqa: E402
     wait_for_seq,
 )
 from tests.browser.stack_client import mcp_call, rest_call  # noqa: E402
+
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 class Checks:
@@ -57,7 +68,8 @@ class Checks:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-url", default=os.environ.get("PBFM_BASE_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--base-url", default=os.environ.get("PBFM_BASE_URL"),
+                        help="the server to check (default: 127.0.0.1:8000 if it answers, else a stack of our own)")
     parser.add_argument("--session", default=os.environ.get("TEST_SESSION", "mvp-test-1"))
     parser.add_argument("--single-browser", action="store_true")
     parser.add_argument("--multi-browser", action="store_true")
@@ -69,7 +81,39 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.single_browser or args.multi_browser or args.late_joiner):
         args.single_browser = args.multi_browser = args.late_joiner = True
 
-    base, sid = args.base_url.rstrip("/"), args.session
+    if not Path(CHROMIUM).exists():
+        print(f"  FAIL  no Chromium at {CHROMIUM}; `./dev.sh setup` installs Debian's chromium")
+        return 1
+    with ExitStack() as cleanup:
+        base = args.base_url or answering(DEFAULT_URL) or own_stack(cleanup)
+        return run_checks(args, base.rstrip("/"))
+
+
+def answering(url: str) -> str | None:
+    try:
+        rest_call(url, "webpage_get_session_status", session_id="probe")
+    except httpx.HTTPStatusError:
+        return url  # a server answered (404: no such session)
+    except httpx.TransportError:
+        return None
+    return url
+
+
+def own_stack(cleanup: ExitStack) -> str:
+    """The embedded local stack on a free port, with the browser runtime in place."""
+    if not (ROOT / "web_static" / "vendor" / "pyodide").is_dir():
+        print("  ..    copying the browser runtime from npm (first run on this clone)", flush=True)
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "install_web_assets.py")], cwd=ROOT, check=True)
+    from pbfm_tooling.local_stack import LocalStack
+
+    stack = cleanup.enter_context(LocalStack(overrides={"PBFM_PRICE_SOURCE": "simulated"}))
+    print(f"  ..    nothing answers at {DEFAULT_URL}: started the embedded local stack at {stack.base_url}")
+    return stack.base_url
+
+
+def run_checks(args: argparse.Namespace, base: str) -> int:
+    sid = args.session
     checks = Checks()
     print(f"pb-fm-webpage MVP check against {base}, session {sid!r}")
     try:

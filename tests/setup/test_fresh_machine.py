@@ -58,3 +58,21 @@ def test_setup_installs_everything_on_a_fresh_clone(tmp_path: Path) -> None:
                            timeout=600, check=False)
     assert again.returncode == 0, again.stderr[-3000:]
     assert [p.stat().st_mtime_ns for p in stamps] == before
+
+
+UV_VERSION = "0.13.9"
+
+
+def test_the_product_specs_uv_command_works_on_a_fresh_clone(tmp_path: Path) -> None:
+    """The spec's own words: ``TEST_SESSION=mvp-test-1 uv run python scripts/test_mvp.py --single-browser``."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    tools = tmp_path / "uv-venv"
+    subprocess.run(["python3", "-m", "venv", str(tools)], check=True)
+    subprocess.run([str(tools / "bin" / "python"), "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}"],
+                   check=True, capture_output=True)
+    env = _clean_env(TEST_SESSION="mvp-test-1", PATH=f"{tools / 'bin'}:{os.environ['PATH']}")
+    result = subprocess.run(["uv", "run", "python", "scripts/test_mvp.py", "--single-browser"], cwd=clone, env=env,
+                            capture_output=True, text=True, timeout=1800, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "0 failed" in result.stdout and "PASS  price appears" in result.stdout
