@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -279,21 +280,29 @@ class DynamoEventStore:
         """
         session = self.require_session(session_id, active=not allow_ended)
         seq = session.seq
+        # Marks this append's item: when botocore retries a put whose answer was lost, the retry
+        # fails the condition on our own item, which must count as our success, not another writer's.
+        writer = secrets.token_hex(8)
         for attempt in range(APPEND_ATTEMPTS):
             seq += 1
             now = self._clock()
             event = {
                 "PK": f"SESSION#{session_id}", "SK": _event_sk(seq), "type": kind, "ts": _num(now),
                 "s3_key": s3_key, "payload": None if payload is None else json.dumps(payload, sort_keys=True),
-                "expires_at": int(now + ttl_s),
+                "expires_at": int(now + ttl_s), "writer": writer,
             }
             try:
                 with aws_errors("appending an event"):
                     self._db.put_item(TableName=self._table, Item=_to_item(event),
-                                      ConditionExpression="attribute_not_exists(SK)")
+                                      ConditionExpression="attribute_not_exists(SK)",
+                                      ReturnValuesOnConditionCheckFailure="ALL_OLD")
             except Exception as exc:
                 if not _is_conditional_failure(exc):
                     raise
+                if _conflicting_item(exc).get("writer", {}).get("S") == writer:
+                    after = self._advance_hint(session_id, seq)
+                    return Appended(StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload),
+                                    after.fanout)
                 # Another writer took this number; after a few collisions re-read the hint.
                 if attempt % 4 == 3:
                     time.sleep(random.uniform(0, 0.002))
@@ -361,6 +370,13 @@ def _num(value: float) -> Any:
     from decimal import Decimal
 
     return Decimal(repr(value))
+
+
+def _conflicting_item(exc: BaseException) -> dict[str, Any]:
+    """The item a failed condition found (``ReturnValuesOnConditionCheckFailure=ALL_OLD``)."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    item = cause.response.get("Item") if isinstance(cause, ClientError) else None
+    return item if isinstance(item, dict) else {}
 
 
 def _is_conditional_failure(exc: BaseException) -> bool:

@@ -54,6 +54,9 @@ class LocalStack:
             # moto's werkzeug logs every AWS call; our own log is what matters locally.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+        from pbfm_tooling.moto_atomic import make_dynamodb_writes_atomic
+
+        make_dynamodb_writes_atomic()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()

@@ -22,6 +22,7 @@ from chalice_app.queues import SqsBrowserQueues
 from chalice_app.settings import Settings
 from pbfm_tooling.local_stack import LOCAL_CREDENTIALS
 from pbfm_tooling.memory_backends import ManualClock, MemoryBlobStore, MemoryBrowserQueues, MemoryEventStore
+from pbfm_tooling.moto_atomic import make_dynamodb_writes_atomic
 from pbfm_tooling.resources import create_resources
 from tests.contract.backend import Backend
 
@@ -31,6 +32,8 @@ def moto_settings() -> Iterator[Settings]:
     from moto.server import ThreadedMotoServer
 
     os.environ.update(LOCAL_CREDENTIALS)
+    # The embedded AWS as the local stack runs it: DynamoDB's conditional writes atomic, as on AWS.
+    make_dynamodb_writes_atomic()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
