@@ -12,8 +12,8 @@ from pydantic import BaseModel
 
 from chalice_app.caller import Caller
 from chalice_app.errors import InvalidInput, NotFound
-from chalice_app.mcp_endpoint import SUPPORTED_PROTOCOL_VERSIONS, handle_mcp
-from chalice_app.registry import Registry
+from chalice_app.mcp_endpoint import HANDSHAKE_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS, handle_mcp
+from chalice_app.registry import Registry, ToolHints
 from chalice_app.settings import Settings
 
 reg = Registry()
@@ -28,19 +28,19 @@ class Total(BaseModel):
     total: int
 
 
-@reg.api_function()
+@reg.api_function(title="Echo", hints=ToolHints(read_only=True))
 def toy_echo(text: str, caller: Caller) -> Echoed:
     """Echo the text back, with the protocol the call arrived through."""
     return Echoed(text=text, protocol=caller.protocol)
 
 
-@reg.api_function(("mcp",))
+@reg.api_function(("mcp",), title="Add", hints=ToolHints(read_only=True, destructive=False, idempotent=True))
 def toy_add(a: int, b: int = 0) -> Total:
     """Add two integers."""
     return Total(total=a + b)
 
 
-@reg.api_function()
+@reg.api_function(title="Fail", hints=ToolHints())
 def toy_fail(kind: str) -> Total:
     """Fail on purpose: kind is "not_found", "invalid" or anything else for a crash."""
     if kind == "not_found":
@@ -95,7 +95,7 @@ def call(name: str, arguments: Any) -> Any:
 def test_only_post_is_allowed(method: str) -> None:
     response = handle_mcp(reg, SETTINGS, method=method, headers={}, raw_body=None)
     assert response.status_code == 405
-    assert response.headers["Allow"] == "POST"
+    assert response.headers["Allow"] == "POST, OPTIONS"
     assert response.headers["Content-Type"] == "application/json"
 
 
@@ -278,7 +278,7 @@ def test_params_must_be_an_object() -> None:
 
 
 def test_unknown_method() -> None:
-    status, _, body = request("resources/list")
+    status, _, body = request("sampling/createMessage")
     assert status == 200
     assert body["error"]["code"] == -32601
 
@@ -286,7 +286,7 @@ def test_unknown_method() -> None:
 # --- versions -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", SUPPORTED_PROTOCOL_VERSIONS)
+@pytest.mark.parametrize("version", HANDSHAKE_PROTOCOL_VERSIONS)
 def test_initialize_echoes_a_supported_version(version: str) -> None:
     status, _, body = request("initialize", {"protocolVersion": version, "capabilities": {}})
     assert status == 200
@@ -307,7 +307,7 @@ def test_initialize_without_a_version_is_invalid_params() -> None:
     assert body["error"]["code"] == -32602
 
 
-@pytest.mark.parametrize("version", SUPPORTED_PROTOCOL_VERSIONS)
+@pytest.mark.parametrize("version", HANDSHAKE_PROTOCOL_VERSIONS)
 def test_supported_header_versions_pass(version: str) -> None:
     status, _, _ = request("ping", headers={"MCP-Protocol-Version": version})
     assert status == 200
@@ -322,16 +322,7 @@ def test_unsupported_header_version_is_400_with_the_supported_list() -> None:
     assert data.requested == "2099-01-01"
 
 
-def test_discover_probe_is_refused_in_a_way_the_2x_client_falls_back_from() -> None:
-    # Exactly what mcp 2.3.0 sends first; it falls back to initialize unless the error is -32022
-    # with a list holding no handshake version.
-    status, _, body = request("server/discover", {}, headers={"MCP-Protocol-Version": "2026-07-28"})
-    assert status == 400
-    assert body["error"]["code"] == -32022
-    assert set(body["error"]["data"]["supported"]) & set(SUPPORTED_PROTOCOL_VERSIONS)
-
-
-def test_discover_without_the_header_is_an_unknown_method() -> None:
+def test_discover_without_the_2026_header_or_meta_is_an_unknown_method() -> None:
     status, _, body = request("server/discover", {})
     assert (status, body["error"]["code"]) == (200, -32601)
 
