@@ -142,9 +142,9 @@ def get_prompt(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         raise PromptError("session_id must be 1-24 of A-Z a-z 0-9 _ -")
     if name == START_PROMPT:
         audience = arguments.get("audience") or "everyone watching"
-        text = (f"Start a live HASH-USD price page for {audience}. Call webpage_create_session"
-                + (f" with session_id {session_id!r}" if session_id else "")
-                + f" and a title for {audience}, then webpage_send_to_browsers with a heading, the price_card "
+        text = (f"Start a live HASH-USD price page for {audience}. Call webpage_create_session with a title for "
+                f"{audience}" + (f" and session_id {session_id!r}" if session_id else "")
+                + ", then webpage_send_to_browsers with a heading, the price_card "
                   "block and a short note, then webpage_update_hash_price_display. Check the result with "
                   "webpage_get_page_state and give me the page_url to share.")
     else:

@@ -51,9 +51,13 @@ from chalice_app.sessions import Participant, SessionService
 from web_py.content import Layout
 from web_py.messages import MessageType
 
-PriceSourceName = Annotated[Literal["auto", "figure_markets", "simulated"], Field(
+PriceSourceName = Literal["auto", "figure_markets", "simulated"]
+PriceSourceChoice = Annotated[PriceSourceName | None, Field(
     description='"figure_markets" (live exchange data), "simulated", or "auto" (Figure Markets, falling back to '
                 'simulated when it cannot be reached); omitted: the server\'s configured source')]
+NewSessionId = Annotated[SessionId | None, Field(
+    description="Session id: 1-24 of A-Z a-z 0-9 _ - (it appears in the page URL); omitted: a random one")]
+NewTitle = Annotated[Title | None, Field(description="Title shown on the page, plain text; omitted: none")]
 # Behaviour hints for MCP hosts (which auto-approve read-only tools and confirm destructive ones).
 READ_ONLY = ToolHints(read_only=True, destructive=False, idempotent=True)
 READ_ONLY_MARKET = ToolHints(read_only=True, destructive=False, idempotent=False, open_world=True)
@@ -75,7 +79,7 @@ def _participant_models(people: list[Participant]) -> list[ParticipantInfo]:
 @api_function(protocols=["mcp", "rest"], rest_needs_token=True, title="Create a live page",
               hints=ToolHints(destructive=False, idempotent=True))
 def webpage_create_session(
-    session_id: SessionId | None = None, title: Title | None = None, *, service: SessionService,
+    session_id: NewSessionId = None, title: NewTitle = None, *, service: SessionService,
     links: PageLinks,
 ) -> SessionCreated:
     """Create a live webpage session (idempotent); call this first, then give the user `page_url`.
@@ -183,7 +187,7 @@ def _publish_price(service: SessionService, session_id: str, source: str) -> Pri
 @api_function(protocols=["mcp"], title="Show the HASH-USD price",
               hints=ToolHints(destructive=False, open_world=True))
 def webpage_update_hash_price_display(
-    session_id: SessionId, source: PriceSourceName | None = None, *, service: SessionService
+    session_id: SessionId, source: PriceSourceChoice = None, *, service: SessionService
 ) -> PriceUpdate:
     """Fetch the current HASH-USD price and show it on every browser of the session (the price card).
 
@@ -251,7 +255,7 @@ def webpage_store_layout_data(
 
 @api_function(protocols=["mcp"], title="Save a HASH-USD quote", hints=ToolHints(destructive=False, open_world=True))
 def webpage_store_price_data(
-    session_id: SessionId, source: PriceSourceName | None = None, *, service: SessionService
+    session_id: SessionId, source: PriceSourceChoice = None, *, service: SessionService
 ) -> StoredDocument:
     """Fetch the HASH-USD price and save it as a document of the session without showing it.
 
@@ -321,7 +325,7 @@ def webpage_list_sessions(
 
 
 @api_function(protocols=["mcp"], title="Read the HASH-USD price", hints=READ_ONLY_MARKET)
-def webpage_get_hash_price(source: PriceSourceName | None = None, *, service: SessionService) -> HashQuote:
+def webpage_get_hash_price(source: PriceSourceChoice = None, *, service: SessionService) -> HashQuote:
     """The current HASH-USD quote (bid, ask, 24h change, volume); shows nothing on any page.
 
     To put it on a page, call webpage_update_hash_price_display.
