@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import mcp_types
@@ -15,6 +18,7 @@ from chalice_app.errors import InvalidInput, NotFound
 from chalice_app.mcp_endpoint import HANDSHAKE_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS, handle_mcp
 from chalice_app.registry import Registry, ToolHints
 from chalice_app.settings import Settings
+from chalice_app.version import PACKAGED_VERSION
 
 reg = Registry()
 
@@ -430,3 +434,162 @@ def test_unexpected_failures_are_generic_error_results_and_logged(caplog: pytest
     assert "structuredContent" not in result
     assert "secret internals" not in result["content"][0]["text"]
     assert any(r.exc_info and "secret internals" in str(r.exc_info[1]) for r in caplog.records)
+
+
+# --- server description -------------------------------------------------------------------------
+
+
+def test_initialize_answers_instructions_and_the_installed_version() -> None:
+    _, _, body = request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {}})
+    result = body["result"]
+    assert result["serverInfo"] == {"name": "pb-fm-webpage", "title": "pb-fm live webpage",
+                                    "version": importlib.metadata.version("pb-fm-webpage")}
+    assert "webpage_create_session" in result["instructions"] and "page_url" in result["instructions"]
+    # Exactly what is implemented: no subscriptions, no list-changed notifications.
+    assert result["capabilities"] == {"tools": {"listChanged": False}, "prompts": {"listChanged": False},
+                                      "resources": {"listChanged": False, "subscribe": False},
+                                      "completions": {}, "logging": {}}
+
+
+def test_the_packaged_version_is_the_project_version() -> None:
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    assert PACKAGED_VERSION == project["version"] == importlib.metadata.version("pb-fm-webpage")
+
+
+def test_tools_carry_titles_and_all_four_hints() -> None:
+    _, _, body = request("tools/list")
+    tools = {t["name"]: t for t in body["result"]["tools"]}
+    assert tools["toy_add"]["title"] == "Add"
+    assert tools["toy_add"]["annotations"] == {"title": "Add", "readOnlyHint": True, "destructiveHint": False,
+                                               "idempotentHint": True, "openWorldHint": False}
+    # The spec's defaults for a tool that may do anything.
+    assert tools["toy_fail"]["annotations"] == {"title": "Fail", "readOnlyHint": False, "destructiveHint": True,
+                                                "idempotentHint": False, "openWorldHint": False}
+
+
+def test_an_mcp_operation_without_title_or_hints_is_refused_at_import() -> None:
+    with pytest.raises(ValueError, match="title"):
+        Registry().api_function(("mcp",))
+
+
+@pytest.mark.parametrize("level", ["debug", "warning", "emergency"])
+def test_logging_set_level_is_accepted(level: str) -> None:
+    assert request("logging/setLevel", {"level": level})[2]["result"] == {}
+
+
+def test_logging_set_level_refuses_unknown_levels() -> None:
+    assert request("logging/setLevel", {"level": "loud"})[2]["error"]["code"] == -32602
+
+
+# --- the 2026-07-28 revision --------------------------------------------------------------------
+
+MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+               "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+def modern(method: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+           name: str | None = None) -> Any:
+    sent = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method}
+    if name is not None:
+        sent["Mcp-Name"] = name
+    return request(method, {**(params or {}), "_meta": MODERN_META}, headers={**sent, **(headers or {})})
+
+
+def test_discover_describes_the_server() -> None:
+    status, _, body = modern("server/discover")
+    assert status == 200
+    result = mcp_types.DiscoverResult.model_validate(body["result"])
+    assert set(result.supported_versions) == set(SUPPORTED_PROTOCOL_VERSIONS)
+    assert result.instructions is not None and "webpage_get_page_state" in result.instructions
+    assert result.capabilities.tools is not None and result.capabilities.resources is not None
+    # logging/setLevel is gone in 2026-07-28, and we send no log messages.
+    assert result.capabilities.logging is None
+    assert (body["result"]["resultType"], body["result"]["cacheScope"]) == ("complete", "public")
+    assert body["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "pb-fm-webpage"
+
+
+def test_modern_results_carry_result_type_server_info_and_cache_hints() -> None:
+    _, _, body = modern("tools/list")
+    result = body["result"]
+    assert result["resultType"] == "complete" and result["ttlMs"] > 0 and result["cacheScope"] == "public"
+    assert result["_meta"]["io.modelcontextprotocol/serverInfo"]["title"] == "pb-fm live webpage"
+    _, _, called = modern("tools/call", {"name": "toy_add", "arguments": {"a": 1}}, name="toy_add")
+    assert called["result"]["structuredContent"] == {"total": 1}
+    assert called["result"]["resultType"] == "complete"
+    assert "cacheScope" not in called["result"]
+
+
+@pytest.mark.parametrize(("params", "headers", "code", "status"), [
+    ({}, {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}, -32602, 400),
+    ({"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}},
+     {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}, -32602, 400),
+    ({"_meta": MODERN_META}, {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "prompts/list"}, -32020, 400),
+    ({"_meta": MODERN_META}, {"MCP-Protocol-Version": "2026-07-28"}, -32020, 400),
+    ({"_meta": MODERN_META}, {"MCP-Protocol-Version": "2025-11-25", "Mcp-Method": "tools/list"}, -32020, 400),
+    ({"_meta": {**MODERN_META, "io.modelcontextprotocol/protocolVersion": "2030-01-01"}},
+     {"MCP-Protocol-Version": "2030-01-01", "Mcp-Method": "tools/list"}, -32022, 400),
+])
+def test_the_modern_envelope_is_checked(params: dict[str, Any], headers: dict[str, str], code: int,
+                                        status: int) -> None:
+    got_status, _, body = request("tools/list", params, headers=headers)
+    assert (got_status, body["error"]["code"]) == (status, code)
+    assert body["id"] == 1
+
+
+def test_mcp_name_must_match_the_tool() -> None:
+    status, _, body = modern("tools/call", {"name": "toy_add", "arguments": {"a": 1}}, name="toy_echo")
+    assert (status, body["error"]["code"]) == (400, -32020)
+
+
+@pytest.mark.parametrize("method", ["initialize", "ping", "logging/setLevel", "no/such"])
+def test_handshake_methods_are_unknown_in_2026(method: str) -> None:
+    status, _, body = modern(method, {"protocolVersion": "2025-11-25", "level": "info"})
+    assert (status, body["error"]["code"]) == (404, -32601)
+
+
+# --- CORS ---------------------------------------------------------------------------------------
+
+ALLOWED = Settings(allowed_origins=("https://app.example.com",))
+
+
+def preflight(origin: str, requested: str = "") -> Any:
+    return handle_mcp(reg, ALLOWED, method="OPTIONS", headers={
+        "Origin": origin, "Host": "api.example.com", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": requested}, raw_body=None)
+
+
+def test_preflight_from_an_allowed_origin_grants_the_mcp_headers() -> None:
+    response = preflight("https://app.example.com", "mcp-protocol-version, authorization, Mcp-Param-Region, x-evil")
+    assert response.status_code == 204
+    headers = response.headers
+    assert headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert headers["Vary"] == "Origin"
+    granted = {h.strip().lower() for h in headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"mcp-protocol-version", "mcp-session-id", "mcp-method", "mcp-name", "authorization",
+            "content-type", "mcp-param-region"} <= granted
+    assert "x-evil" not in granted
+    assert "Mcp-Session-Id" in headers["Access-Control-Expose-Headers"]
+    assert "MCP-Protocol-Version" in headers["Access-Control-Expose-Headers"]
+
+
+def test_preflight_from_another_origin_is_refused_without_cors_headers() -> None:
+    response = preflight("https://evil.example")
+    assert response.status_code == 403
+    assert not any(name.lower().startswith("access-control-") for name in response.headers)
+
+
+def test_preflight_needs_no_token() -> None:
+    settings = Settings(allowed_origins=("https://app.example.com",), mcp_token="t")
+    response = handle_mcp(reg, settings, method="OPTIONS", headers={"Origin": "https://app.example.com"},
+                          raw_body=None)
+    assert response.status_code == 204
+
+
+def test_answers_to_an_allowed_origin_carry_cors_headers_even_errors() -> None:
+    settings = Settings(allowed_origins=("https://app.example.com",), mcp_token="t")
+    status, headers, _ = request("ping", settings=settings, headers={"Origin": "https://app.example.com",
+                                                                     "Host": "api.example.com"})
+    assert status == 401
+    assert headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    _, plain, _ = request("ping")
+    assert "Access-Control-Allow-Origin" not in plain
