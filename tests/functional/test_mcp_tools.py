@@ -67,7 +67,8 @@ def test_page_state_is_what_every_browser_shows(client: Client, stack: LocalStac
     assert [p["price"] for p in view["recent_prices"]] == [
         first["structuredContent"]["price"]["display_price"], second["structuredContent"]["price"]["display_price"]]
     text = read["content"][0]["text"]
-    assert text.splitlines()[0] == f"Page 'Desk' at http://pages.test/session/{session_id} (active, event {seq_before})."
+    url = f"http://pages.test/session/{session_id}"
+    assert text.splitlines()[0] == f"Page 'Desk' at {url} (active, event {seq_before})."
     assert f"HASH-USD {view['price']['display_price']} USD" in text
     assert "heading: Morning view" in text and "table with 1 row(s): Desk = HASH" in text
     assert "chart of 3 point(s), from 1 to 3" in text
