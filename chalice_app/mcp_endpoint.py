@@ -67,7 +67,7 @@ from chalice_app.caller import Caller
 from chalice_app.errors import ApiError, InvalidInput, PayloadTooLarge
 from chalice_app.json_body import BodyTooDeep, parse_json_body
 from chalice_app.page_links import PageLinks, links_for_request
-from chalice_app.registry import Operation, Registry, ServiceProvider
+from chalice_app.registry import Operation, Registry, ServiceProvider, ToolHints
 from chalice_app.sessions import SessionService
 from chalice_app.settings import Settings
 
@@ -408,16 +408,15 @@ def _get_prompt(params: dict[str, Any]) -> dict[str, Any]:
 # -- tools -----------------------------------------------------------------------------------
 
 def _tool_entry(op: Operation) -> dict[str, Any]:
-    entry: dict[str, Any] = {
+    title = op.title or op.summary
+    return {
         "name": op.name,
+        "title": title,
         "description": op.description,
         "inputSchema": op.input_schema(),
         "outputSchema": op.output_schema(),
-        "annotations": {"title": op.title, **op.hints.to_mcp()},
+        "annotations": {"title": title, **(op.hints or ToolHints()).to_mcp()},
     }
-    if op.title is not None:
-        entry["title"] = op.title
-    return entry
 
 
 def _call_tool(call: _Call, params: dict[str, Any]) -> dict[str, Any]:

@@ -63,8 +63,11 @@ class Operation:
     # callers need it too (MCP callers always do).
     rest_needs_token: bool = False
     links_param: str | None = None
+    # A host shows the title and decides from the hints whether to ask the user first. Every MCP
+    # operation should give both (a test checks the registry); without hints the spec's cautious
+    # defaults apply.
     title: str | None = None
-    hints: ToolHints = ToolHints()
+    hints: ToolHints | None = None
     # A short readable rendering of the result for the model, beside the JSON (MCP text content).
     text: Callable[[Any], str] | None = None
 
@@ -126,13 +129,10 @@ class Registry:
         unknown = chosen - PROTOCOLS
         if not chosen or unknown:
             raise ValueError(f"protocols must be a non-empty subset of {sorted(PROTOCOLS)}, got {sorted(chosen)}")
-        if "mcp" in chosen and (title is None or hints is None):
-            # A host shows the title and decides from the hints whether to ask the user first.
-            raise ValueError("an MCP operation needs a title and its ToolHints")
 
         def record(func: F) -> F:
             operation = replace(_describe(func, chosen, method.upper(), path), rest_needs_token=rest_needs_token,
-                                title=title, hints=hints or ToolHints(), text=text)
+                                title=title, hints=hints, text=text)
             if operation.name in self._operations:
                 raise ValueError(f"operation {operation.name!r} is registered twice")
             self._operations[operation.name] = operation

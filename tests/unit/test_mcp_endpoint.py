@@ -467,9 +467,37 @@ def test_tools_carry_titles_and_all_four_hints() -> None:
                                                 "idempotentHint": False, "openWorldHint": False}
 
 
-def test_an_mcp_operation_without_title_or_hints_is_refused_at_import() -> None:
-    with pytest.raises(ValueError, match="title"):
-        Registry().api_function(("mcp",))
+def test_every_product_tool_declares_its_title_and_hints() -> None:
+    from chalice_app import operations  # noqa: F401  (registers the operations)
+    from chalice_app.registry import registry
+
+    tools = registry.operations("mcp")
+    assert tools
+    assert [op.name for op in tools if op.title is None or op.hints is None] == []
+    open_world = {op.name for op in tools if op.hints and op.hints.open_world}
+    # Exactly the tools that call Figure Markets reach outside this server.
+    assert open_world == {"webpage_update_hash_price_display", "webpage_store_price_data", "webpage_get_hash_price"}
+    destructive = {op.name for op in tools if op.hints and op.hints.to_mcp()["destructiveHint"]}
+    assert destructive == {"webpage_end_session"}
+    read_only = {op.name for op in tools if op.hints and op.hints.read_only}
+    assert read_only == {"webpage_get_page_state", "webpage_list_sessions", "webpage_get_hash_price",
+                         "webpage_get_session_status", "webpage_get_session_participants",
+                         "webpage_generate_s3_key"}
+
+
+def test_a_tool_without_declared_hints_gets_the_cautious_defaults() -> None:
+    bare = Registry()
+
+    @bare.api_function(("mcp",))
+    def bare_tool() -> Total:
+        """Do something."""
+        return Total(total=0)
+
+    entry = handle_mcp(bare, SETTINGS, method="POST", headers={}, raw_body=json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode())
+    tool = json.loads(entry.body)["result"]["tools"][0]
+    assert tool["title"] == "Do something."
+    assert tool["annotations"]["destructiveHint"] is True and tool["annotations"]["readOnlyHint"] is False
 
 
 @pytest.mark.parametrize("level", ["debug", "warning", "emergency"])
