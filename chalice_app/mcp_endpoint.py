@@ -51,21 +51,19 @@ Chalice itself with 415 before it reaches this module.
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from chalice import Chalice, Response
 
-from chalice_app import mcp_catalog
+from chalice_app import bearer, mcp_catalog
 from chalice_app.caller import Caller
 from chalice_app.errors import ApiError, InvalidInput, PayloadTooLarge
 from chalice_app.json_body import BodyTooDeep, parse_json_body
+from chalice_app.mcp_http import cors_headers, origin_allowed, preflight
 from chalice_app.page_links import PageLinks, links_for_request
 from chalice_app.registry import Operation, Registry, ServiceProvider, ToolHints
 from chalice_app.sessions import SessionService
@@ -105,11 +103,6 @@ LOG_LEVELS = frozenset({"debug", "info", "notice", "warning", "error", "critical
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 ALLOWED_METHODS = "POST, OPTIONS"
-CORS_ALLOW_HEADERS = ("Content-Type", "Accept", "Authorization", "MCP-Protocol-Version", "Mcp-Session-Id",
-                      "Mcp-Method", "Mcp-Name", "Last-Event-ID")
-CORS_EXPOSE_HEADERS = "Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate"
-CORS_MAX_AGE_S = 600
-_LOOPBACK_NAMES = frozenset({"localhost"})
 _UNEXPECTED_TOOL_FAILURE = "The tool failed unexpectedly; the server logged the details."
 
 RequestId = str | int
@@ -156,26 +149,25 @@ def handle_mcp(
     """
     lowered = {name.lower(): value for name, value in headers.items()}
     origin = lowered.get("origin")
-    if origin is not None and not _origin_allowed(origin, lowered.get("host"), settings.allowed_origins):
+    if origin is not None and not origin_allowed(origin, lowered.get("host"), settings.allowed_origins):
         return _http_error(403, INVALID_REQUEST, f"Origin {origin!r} is not allowed.")
     response = _handle(registry, settings, method.upper(), lowered, raw_body, services, links or PageLinks())
     if origin is not None:
-        response.headers.update(_cors_headers(origin))
+        response.headers.update(cors_headers(origin))
     return response
 
 
 def _handle(registry: Registry, settings: Settings, method: str, lowered: dict[str, str], raw_body: bytes | None,
             services: ServiceProvider | None, links: PageLinks) -> Response:
     if method == "OPTIONS":
-        return _preflight(lowered)
+        return preflight(lowered, ALLOWED_METHODS)
     if method != "POST":
         return _http_error(405, INVALID_REQUEST, "This MCP endpoint accepts POST only.", {"Allow": ALLOWED_METHODS})
 
-    if settings.mcp_token is not None and not _token_ok(lowered.get("authorization"), settings.mcp_token):
-        challenge = 'Bearer error="invalid_token"' if lowered.get("authorization") else "Bearer"
-        return _http_error(
-            401, INVALID_REQUEST, "A valid bearer token is required.", {"WWW-Authenticate": challenge}
-        )
+    authorization = lowered.get("authorization")
+    if settings.mcp_token is not None and not bearer.token_matches(authorization, settings.mcp_token):
+        return _http_error(401, INVALID_REQUEST, "A valid bearer token is required.",
+                           {"WWW-Authenticate": bearer.challenge(authorization)})
 
     try:
         message = parse_json_body(raw_body, limit=mcp_body_limit(settings))
@@ -481,77 +473,9 @@ def mcp_body_limit(settings: Settings) -> int:
     return 2 * settings.max_message_bytes
 
 
-# -- HTTP: CORS, origins, tokens -------------------------------------------------------------
-
-def _preflight(headers: Mapping[str, str]) -> Response:
-    """A CORS preflight (the origin was already checked): which methods and headers may follow."""
-    requested = [h.strip() for h in headers.get("access-control-request-headers", "").split(",") if h.strip()]
-    allowed = {h.lower() for h in CORS_ALLOW_HEADERS}
-    # Mcp-Param-* headers carry tool arguments (2026-07-28); their names depend on the tool.
-    granted = [*CORS_ALLOW_HEADERS, *(h for h in requested if h.lower().startswith("mcp-param-")
-                                      and h.lower() not in allowed)]
-    return Response(body="", status_code=204, headers={
-        "Access-Control-Allow-Methods": "POST, GET, DELETE, OPTIONS",
-        "Access-Control-Allow-Headers": ", ".join(granted),
-        "Access-Control-Max-Age": str(CORS_MAX_AGE_S),
-        "Allow": ALLOWED_METHODS,
-    })
-
-
-def _cors_headers(origin: str) -> dict[str, str]:
-    return {"Access-Control-Allow-Origin": origin.strip(), "Access-Control-Expose-Headers": CORS_EXPOSE_HEADERS,
-            "Vary": "Origin"}
-
-
 def _usable_id(value: Any) -> bool:
     # bool is an int subclass but never a valid id; 0 and "" are valid ids.
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-
-
-def _token_ok(authorization: str | None, expected: str) -> bool:
-    if authorization is None:
-        return False
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    # Bytes, because compare_digest refuses non-ASCII str and a client controls this value.
-    return hmac.compare_digest(token.strip().encode("utf-8"), expected.encode("utf-8"))
-
-
-def _normalise_origin(origin: str) -> str | None:
-    try:
-        parts = urlsplit(origin.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
-
-
-def _is_loopback(hostname: str | None) -> bool:
-    if not hostname:
-        return False
-    if hostname.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
-
-
-def _origin_allowed(origin: str, host_header: str | None, allowed: tuple[str, ...]) -> bool:
-    normalised = _normalise_origin(origin)
-    if normalised is None:
-        return False
-    if normalised in {_normalise_origin(o) for o in allowed}:
-        return True
-    try:
-        host_name = urlsplit(f"//{host_header}").hostname if host_header else None
-    except ValueError:
-        host_name = None
-    return _is_loopback(urlsplit(normalised).hostname) and _is_loopback(host_name)
 
 
 def _error_body(request_id: RequestId | None, code: int, message: str, data: Any = None) -> dict[str, Any]:
