@@ -8,6 +8,7 @@ reads filter expired items because TTL deletion is lazy (and moto never does it)
 
 from __future__ import annotations
 
+import heapq
 import json
 import random
 import secrets
@@ -119,6 +120,31 @@ class DynamoEventStore:
                     target = expired if int(item["expires_at"]["N"]) < now else live
                     target.append(item["session_id"]["S"])
         return live, expired
+
+    def recent_sessions(self, limit: int) -> list[SessionRecord]:
+        """Live sessions, newest first. A scan (there is no index by age); only ``limit`` are kept in memory."""
+        now = self._clock()
+        newest: list[tuple[float, str, SessionRecord]] = []
+        with aws_errors("listing sessions"):
+            paginator = self._db.get_paginator("scan")
+            for page in paginator.paginate(
+                TableName=self._table,
+                FilterExpression="SK = :meta AND #s = :active AND expires_at >= :now",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":meta": {"S": "METADATA"}, ":active": {"S": "active"},
+                                           ":now": {"N": str(int(now))}},
+            ):
+                for item in page.get("Items", []):
+                    data = _from_item(item)
+                    if int(data["expires_at"]) < now:
+                        continue
+                    record = _session(data)
+                    entry = (record.created_at, record.session_id, record)
+                    if len(newest) < limit:
+                        heapq.heappush(newest, entry)
+                    elif limit > 0 and entry[:2] > newest[0][:2]:
+                        heapq.heapreplace(newest, entry)
+        return [record for _, _, record in sorted(newest, key=lambda e: e[:2], reverse=True)]
 
     def set_master(self, session_id: str, new_master: str, expected: str | None) -> bool:
         """Compare-and-set the master; False when another request changed it first."""

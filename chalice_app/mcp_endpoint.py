@@ -2,12 +2,28 @@
 
 Every POST carries one JSON-RPC message and gets one JSON answer; there is no SSE stream and no
 session id, so any Lambda instance can answer any request. Tools are read from the registry
-(``registry.operations("mcp")``); nothing here knows about a particular operation.
+(``registry.operations("mcp")``); nothing here knows about a particular operation. Resources,
+prompts, completions and the server's own description live in ``mcp_catalog``.
+
+Two protocol eras are served on the same route:
+
+- the initialize handshake (``2024-11-05`` … ``2025-11-25``): ``initialize`` negotiates, later
+  requests carry the ``MCP-Protocol-Version`` header;
+- ``2026-07-28``: no handshake; ``server/discover`` describes the server and every request carries
+  ``params._meta`` (protocol version, client capabilities) plus the ``MCP-Protocol-Version``,
+  ``Mcp-Method`` and (for tools/call, prompts/get, resources/read) ``Mcp-Name`` headers, which must
+  agree with the body (-32020 otherwise). Every result carries ``resultType`` and the server's
+  identity in ``_meta``; list results say how long they may be cached. Errors of this era go back
+  with the HTTP status the revision maps them to (400, or 404 for an unknown method).
+
+A request is of the 2026 era when its header names that version or its ``_meta`` carries a
+protocol version; anything else is handshake era.
 
 HTTP status policy (the 1.x Python client crashes on a 4xx that answers a request it could
 correlate, so JSON-RPC errors for a request with a usable id go back with 200):
 
-- 405 for GET/DELETE (we offer no SSE stream and no sessions), with ``Allow: POST``.
+- 405 for GET/DELETE (we offer no SSE stream and no sessions), with ``Allow: POST, OPTIONS``.
+- 204 for a CORS preflight (``OPTIONS``) from an allowed origin, 403 from any other.
 - 403 for a disallowed ``Origin``, 401 for a missing or wrong bearer token.
 - 400 when no id can be correlated (bad JSON, nesting deeper than ``json_body.MAX_DEPTH``, not a
   JSON-RPC object, batches) and for an unsupported ``MCP-Protocol-Version`` header (the transport
@@ -22,6 +38,11 @@ its own hostname in ``Origin``, so it never passes; a deployed server is never r
 loopback ``Host``, so loopback origins only count there when listed explicitly. ``Origin: null``
 and anything that is not http(s) are rejected.
 
+CORS: a response to an allowed ``Origin`` carries ``Access-Control-Allow-Origin`` for that origin
+(never ``*``) and exposes the MCP headers, so browser-based clients (the Inspector's web UI in
+direct mode) can call the endpoint; preflights are answered before authentication because a
+browser never sends credentials on one.
+
 Leniencies, on purpose: the ``Accept`` header is not enforced (we only ever answer JSON, which
 every client accepts), and ``initialize`` is not required before other requests (a stateless
 server has nowhere to remember it). A POST whose ``Content-Type`` is not JSON is refused by
@@ -30,33 +51,31 @@ Chalice itself with 415 before it reaches this module.
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import json
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from chalice import Chalice, Response
 
+from chalice_app import bearer, mcp_catalog
 from chalice_app.caller import Caller
 from chalice_app.errors import ApiError, InvalidInput, PayloadTooLarge
 from chalice_app.json_body import BodyTooDeep, parse_json_body
-from chalice_app.registry import Operation, Registry, ServiceProvider
+from chalice_app.mcp_http import cors_headers, origin_allowed, preflight
+from chalice_app.page_links import PageLinks, links_for_request
+from chalice_app.registry import Operation, Registry, ServiceProvider, ToolHints
+from chalice_app.sessions import SessionService
 from chalice_app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SERVER_NAME = "pb-fm-webpage"
-# Kept by hand: the Lambda zip vendors the package without its dist-info, so importlib.metadata
-# cannot be asked there.
-SERVER_VERSION = "0.1.0"
-
-# The initialize-handshake versions, oldest first. 2026-07-28 (the server/discover era) is left out
-# on purpose: the 2.x client probes it first and falls back to initialize when we refuse it.
-SUPPORTED_PROTOCOL_VERSIONS: tuple[str, ...] = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
-LATEST_PROTOCOL_VERSION = SUPPORTED_PROTOCOL_VERSIONS[-1]
+# The initialize-handshake versions, oldest first, and the handshake-free revisions.
+HANDSHAKE_PROTOCOL_VERSIONS: tuple[str, ...] = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+MODERN_PROTOCOL_VERSIONS: tuple[str, ...] = ("2026-07-28",)
+SUPPORTED_PROTOCOL_VERSIONS: tuple[str, ...] = HANDSHAKE_PROTOCOL_VERSIONS + MODERN_PROTOCOL_VERSIONS
+LATEST_HANDSHAKE_VERSION = HANDSHAKE_PROTOCOL_VERSIONS[-1]
 # The transport spec: a request without the header comes from a client that predates it.
 DEFAULT_HEADER_VERSION = "2025-03-26"
 
@@ -65,12 +84,25 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
-# From the 2026-07-28 revision; its data lists what we do support, which is exactly what lets a
-# 2.x client's server/discover probe fall back to the initialize handshake.
+RESOURCE_NOT_FOUND = -32002  # handshake era; 2026-07-28 retired it for -32602
+# From the 2026-07-28 revision.
+HEADER_MISMATCH = -32020
 UNSUPPORTED_PROTOCOL_VERSION = -32022
+# 2026-07-28: the HTTP status of a JSON-RPC error (anything else: 200 with the error in the body).
+MODERN_ERROR_STATUS = {PARSE_ERROR: 400, INVALID_REQUEST: 400, INVALID_PARAMS: 400, HEADER_MISMATCH: 400,
+                       UNSUPPORTED_PROTOCOL_VERSION: 400, METHOD_NOT_FOUND: 404}
+
+PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
+CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
+SERVER_INFO_META = "io.modelcontextprotocol/serverInfo"
+# The body field each name-bearing method mirrors in the Mcp-Name header (2026-07-28).
+NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+# 2026-07-28 cache hints: lists that hold no caller-specific data may be shared; sessions may not.
+_TTL_MS = 60_000
+LOG_LEVELS = frozenset({"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"})
 
 JSON_HEADERS = {"Content-Type": "application/json"}
-_LOOPBACK_NAMES = frozenset({"localhost"})
+ALLOWED_METHODS = "POST, OPTIONS"
 _UNEXPECTED_TOOL_FAILURE = "The tool failed unexpectedly; the server logged the details."
 
 RequestId = str | int
@@ -86,6 +118,21 @@ class _RpcError(Exception):
         self.data = data
 
 
+@dataclass(frozen=True)
+class _Call:
+    """What one request's handlers need: the app's parts and how this request was made."""
+
+    registry: Registry
+    services: ServiceProvider | None
+    links: PageLinks
+    modern: bool
+
+    def service(self) -> SessionService:
+        if self.services is None:
+            raise _RpcError(INTERNAL_ERROR, "This endpoint was mounted without a SessionService.")
+        return self.services()
+
+
 def handle_mcp(
     registry: Registry,
     settings: Settings,
@@ -94,22 +141,33 @@ def handle_mcp(
     headers: Mapping[str, str],
     raw_body: bytes | None,
     services: ServiceProvider | None = None,
+    links: PageLinks | None = None,
 ) -> Response:
-    """Answer one HTTP request made to the MCP endpoint (``services``: for tools that declare one)."""
+    """Answer one HTTP request made to the MCP endpoint (``services``: for tools that declare one).
+
+    ``links`` builds the absolute page URLs results name (relative without it).
+    """
     lowered = {name.lower(): value for name, value in headers.items()}
-
-    if method.upper() != "POST":
-        return _http_error(405, INVALID_REQUEST, "This MCP endpoint accepts POST only.", {"Allow": "POST"})
-
     origin = lowered.get("origin")
-    if origin is not None and not _origin_allowed(origin, lowered.get("host"), settings.allowed_origins):
+    if origin is not None and not origin_allowed(origin, lowered.get("host"), settings.allowed_origins):
         return _http_error(403, INVALID_REQUEST, f"Origin {origin!r} is not allowed.")
+    response = _handle(registry, settings, method.upper(), lowered, raw_body, services, links or PageLinks())
+    if origin is not None:
+        response.headers.update(cors_headers(origin))
+    return response
 
-    if settings.mcp_token is not None and not _token_ok(lowered.get("authorization"), settings.mcp_token):
-        challenge = 'Bearer error="invalid_token"' if lowered.get("authorization") else "Bearer"
-        return _http_error(
-            401, INVALID_REQUEST, "A valid bearer token is required.", {"WWW-Authenticate": challenge}
-        )
+
+def _handle(registry: Registry, settings: Settings, method: str, lowered: dict[str, str], raw_body: bytes | None,
+            services: ServiceProvider | None, links: PageLinks) -> Response:
+    if method == "OPTIONS":
+        return preflight(lowered, ALLOWED_METHODS)
+    if method != "POST":
+        return _http_error(405, INVALID_REQUEST, "This MCP endpoint accepts POST only.", {"Allow": ALLOWED_METHODS})
+
+    authorization = lowered.get("authorization")
+    if settings.mcp_token is not None and not bearer.token_matches(authorization, settings.mcp_token):
+        return _http_error(401, INVALID_REQUEST, "A valid bearer token is required.",
+                           {"WWW-Authenticate": bearer.challenge(authorization)})
 
     try:
         message = parse_json_body(raw_body, limit=mcp_body_limit(settings))
@@ -155,18 +213,24 @@ def handle_mcp(
         # A response to a server→client request; we never send those, so just acknowledge it.
         return Response(body="", status_code=202, headers=dict(JSON_HEADERS))
     assert request_id is not None  # _usable_id rejects null
-    if not isinstance(rpc_method, str):
-        return _json_response(
-            200, _error_body(request_id, INVALID_REQUEST, "Invalid Request: method must be a string.")
-        )
-
     params = message.get("params")
+    modern = header_version in MODERN_PROTOCOL_VERSIONS or _meta_version(params) is not None
+    if not isinstance(rpc_method, str):
+        return _rpc_error_response(request_id, _RpcError(INVALID_REQUEST, "Invalid Request: method must be a string."),
+                                   modern)
+
+    call = _Call(registry, services, links, modern)
     try:
         if params is not None and not isinstance(params, dict):
             raise _RpcError(INVALID_PARAMS, "params must be a JSON object.")
-        result = _dispatch(registry, rpc_method, params or {}, services)
+        if modern:
+            _check_modern_envelope(rpc_method, params or {}, lowered)
+        result = _dispatch(call, rpc_method, params or {})
     except _RpcError as exc:
-        return _json_response(200, _error_body(request_id, exc.code, exc.message, exc.data))
+        return _rpc_error_response(request_id, exc, modern)
+    if modern:
+        result = {**result, "resultType": "complete",
+                  "_meta": {**result.get("_meta", {}), SERVER_INFO_META: mcp_catalog.server_info()}}
     return _json_response(200, {"jsonrpc": "2.0", "id": request_id, "result": result})
 
 
@@ -180,20 +244,24 @@ def mount_mcp(
 ) -> None:
     """Register the MCP route on ``app``; the application and the tests use exactly this glue."""
 
-    # GET and DELETE are routed too so that they get our 405 with Allow, not API Gateway's 403.
-    @app.route(path, methods=["POST", "GET", "DELETE"], name="mcp_endpoint")
+    # GET and DELETE are routed too so that they get our 405 with Allow, not API Gateway's 403;
+    # OPTIONS so that CORS preflights get our answer (allowed origins only).
+    @app.route(path, methods=["POST", "GET", "DELETE", "OPTIONS"], name="mcp_endpoint")
     def mcp_endpoint() -> Response:
         request = app.current_request
         assert request is not None  # Chalice sets it before calling a view
         raw = request.raw_body
         try:
+            settings = settings_provider()
+            request_path = str((request.context or {}).get("path") or path)
             return handle_mcp(
                 registry,
-                settings_provider(),
+                settings,
                 method=request.method,
                 headers=request.headers,
                 raw_body=raw.encode("utf-8") if isinstance(raw, str) else raw,
                 services=services,
+                links=links_for_request(settings.public_base_url, request.headers, request_path, path),
             )
         except Exception:
             # A bug, not bad input; answered in JSON-RPC so that a client can still report it.
@@ -201,17 +269,96 @@ def mount_mcp(
             return _http_error(500, INTERNAL_ERROR, "Internal error; the server log has the details.")
 
 
-def _dispatch(registry: Registry, method: str, params: dict[str, Any],
-              services: ServiceProvider | None = None) -> dict[str, Any]:
+# -- protocol eras ---------------------------------------------------------------------------
+
+def _meta_version(params: Any) -> Any:
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return meta.get(PROTOCOL_VERSION_META) if isinstance(meta, dict) else None
+
+
+def _check_modern_envelope(method: str, params: dict[str, Any], headers: Mapping[str, str]) -> None:
+    """The 2026-07-28 request checks, in the revision's order: envelope, headers, version."""
+    meta = params.get("_meta")
+    if not isinstance(meta, dict):
+        raise _RpcError(INVALID_PARAMS, f"params._meta must be an object carrying {PROTOCOL_VERSION_META!r} "
+                                        f"and {CLIENT_CAPABILITIES_META!r}.")
+    missing = [key for key in (PROTOCOL_VERSION_META, CLIENT_CAPABILITIES_META) if key not in meta]
+    if missing:
+        raise _RpcError(INVALID_PARAMS, f"params._meta is missing {', '.join(missing)}.")
+    version = meta[PROTOCOL_VERSION_META]
+    if headers.get("mcp-protocol-version") != version:
+        raise _RpcError(HEADER_MISMATCH, "The MCP-Protocol-Version header does not match params._meta.")
+    if headers.get("mcp-method") != method:
+        raise _RpcError(HEADER_MISMATCH, "The Mcp-Method header does not match the request's method.")
+    name_field = NAME_BEARING.get(method)
+    if name_field is not None and params.get(name_field) is not None \
+            and headers.get("mcp-name") != params.get(name_field):
+        raise _RpcError(HEADER_MISMATCH, f"The Mcp-Name header does not match params.{name_field}.")
+    if version not in MODERN_PROTOCOL_VERSIONS:
+        raise _RpcError(UNSUPPORTED_PROTOCOL_VERSION, f"Unsupported protocol version {version!r}.",
+                        {"supported": list(MODERN_PROTOCOL_VERSIONS), "requested": version})
+
+
+def _capabilities(modern: bool) -> dict[str, Any]:
+    capabilities: dict[str, Any] = {
+        "tools": {"listChanged": False},
+        "resources": {"listChanged": False, "subscribe": False},
+        "prompts": {"listChanged": False},
+        "completions": {},
+    }
+    if not modern:
+        # logging/setLevel is accepted (a stateless server keeps no level); 2026-07-28 dropped the method.
+        capabilities["logging"] = {}
+    return capabilities
+
+
+def _cacheable(result: dict[str, Any], call: _Call, *, shared: bool) -> dict[str, Any]:
+    if not call.modern:
+        return result
+    return {**result, "cacheScope": "public" if shared else "private", "ttlMs": _TTL_MS if shared else 0}
+
+
+# -- methods ---------------------------------------------------------------------------------
+
+_HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel"})
+
+
+def _dispatch(call: _Call, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    if call.modern and method in _HANDSHAKE_ONLY:
+        raise _RpcError(METHOD_NOT_FOUND, f"Method not found in protocol 2026-07-28: {method}")
+    if method == "server/discover":
+        if not call.modern:
+            raise _RpcError(METHOD_NOT_FOUND, "server/discover belongs to protocol 2026-07-28; use initialize.")
+        return _cacheable({"supportedVersions": list(SUPPORTED_PROTOCOL_VERSIONS), "capabilities": _capabilities(True),
+                           "instructions": mcp_catalog.INSTRUCTIONS}, call, shared=True)
     if method == "initialize":
         return _initialize(params)
     if method == "ping":
         return {}
+    if method == "logging/setLevel":
+        if params.get("level") not in LOG_LEVELS:
+            raise _RpcError(INVALID_PARAMS, f"logging/setLevel: level must be one of {sorted(LOG_LEVELS)}.")
+        return {}
     if method == "tools/list":
         # One page holds every tool: the registry is small and fixed at import time.
-        return {"tools": [_tool_entry(op) for op in registry.operations("mcp")]}
+        return _cacheable({"tools": [_tool_entry(op) for op in call.registry.operations("mcp")]}, call, shared=True)
     if method == "tools/call":
-        return _call_tool(registry, params, services)
+        return _call_tool(call, params)
+    if method == "resources/templates/list":
+        return _cacheable({"resourceTemplates": mcp_catalog.resource_templates()}, call, shared=True)
+    if method == "resources/list":
+        return _cacheable({"resources": mcp_catalog.list_resources(call.service(), call.links)}, call, shared=False)
+    if method == "resources/read":
+        return _cacheable(_read_resource(call, params), call, shared=False)
+    if method == "prompts/list":
+        return _cacheable({"prompts": mcp_catalog.list_prompts()}, call, shared=True)
+    if method == "prompts/get":
+        return _get_prompt(params)
+    if method == "completion/complete":
+        try:
+            return mcp_catalog.complete(call.service(), params.get("ref"), params.get("argument"))
+        except mcp_catalog.PromptError as exc:
+            raise _RpcError(INVALID_PARAMS, str(exc)) from None
     raise _RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
 
@@ -219,29 +366,56 @@ def _initialize(params: dict[str, Any]) -> dict[str, Any]:
     requested = params.get("protocolVersion")
     if not isinstance(requested, str):
         raise _RpcError(INVALID_PARAMS, "initialize: protocolVersion must be a string.")
-    version = requested if requested in SUPPORTED_PROTOCOL_VERSIONS else LATEST_PROTOCOL_VERSION
+    version = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
     return {
         "protocolVersion": version,
-        "capabilities": {"tools": {"listChanged": False}},
-        "serverInfo": {"name": SERVER_NAME, "version": SERVER_VERSION},
+        "capabilities": _capabilities(False),
+        "serverInfo": mcp_catalog.server_info(),
+        "instructions": mcp_catalog.INSTRUCTIONS,
     }
 
 
+def _read_resource(call: _Call, params: dict[str, Any]) -> dict[str, Any]:
+    uri = params.get("uri")
+    if not isinstance(uri, str):
+        raise _RpcError(INVALID_PARAMS, "resources/read: uri must be a string.")
+    try:
+        return mcp_catalog.read_resource(call.service(), call.links, uri)
+    except mcp_catalog.UnknownResource as exc:
+        raise _RpcError(INVALID_PARAMS if call.modern else RESOURCE_NOT_FOUND, str(exc), {"uri": uri}) from None
+    except ApiError as exc:
+        raise _RpcError(INVALID_PARAMS, exc.message, {"uri": uri}) from None
+
+
+def _get_prompt(params: dict[str, Any]) -> dict[str, Any]:
+    name, arguments = params.get("name"), params.get("arguments") or {}
+    if not isinstance(name, str) or not isinstance(arguments, dict):
+        raise _RpcError(INVALID_PARAMS, "prompts/get: name must be a string and arguments an object.")
+    try:
+        return mcp_catalog.get_prompt(name, arguments)
+    except mcp_catalog.PromptError as exc:
+        raise _RpcError(INVALID_PARAMS, str(exc)) from None
+
+
+# -- tools -----------------------------------------------------------------------------------
+
 def _tool_entry(op: Operation) -> dict[str, Any]:
+    title = op.title or op.summary
     return {
         "name": op.name,
+        "title": title,
         "description": op.description,
         "inputSchema": op.input_schema(),
         "outputSchema": op.output_schema(),
+        "annotations": {"title": title, **(op.hints or ToolHints()).to_mcp()},
     }
 
 
-def _call_tool(registry: Registry, params: dict[str, Any], services: ServiceProvider | None = None
-               ) -> dict[str, Any]:
+def _call_tool(call: _Call, params: dict[str, Any]) -> dict[str, Any]:
     name = params.get("name")
     if not isinstance(name, str):
         raise _RpcError(INVALID_PARAMS, "tools/call: name must be a string.")
-    op = registry.get(name, "mcp")
+    op = call.registry.get(name, "mcp")
     if op is None:
         raise _RpcError(INVALID_PARAMS, f"Unknown tool: {name}")
     raw_arguments = params.get("arguments")
@@ -258,7 +432,8 @@ def _call_tool(registry: Registry, params: dict[str, Any], services: ServiceProv
     try:
         # Revalidating guarantees structuredContent matches the advertised outputSchema (the 2.x
         # client checks it); an instance of the output model passes through untouched.
-        output = op.output_model.model_validate(op.invoke(arguments, Caller(protocol="mcp"), services))
+        output = op.output_model.model_validate(
+            op.invoke(arguments, Caller(protocol="mcp"), call.services, call.links))
     except ApiError as exc:
         # A failure the model can read and act on: reported inside the result, not as an RPC error.
         return _error_result(exc.message)
@@ -267,12 +442,12 @@ def _call_tool(registry: Registry, params: dict[str, Any], services: ServiceProv
         return _error_result(_UNEXPECTED_TOOL_FAILURE)
 
     structured = output.model_dump(mode="json")
-    return {
-        # The text block serves clients that ignore structuredContent.
-        "content": [{"type": "text", "text": json.dumps(structured, ensure_ascii=False)}],
-        "structuredContent": structured,
-        "isError": False,
-    }
+    # The JSON text block serves clients that ignore structuredContent; a readable rendering, when
+    # the operation has one, comes first for the model.
+    content = [{"type": "text", "text": json.dumps(structured, ensure_ascii=False)}]
+    if op.text is not None:
+        content.insert(0, {"type": "text", "text": op.text(output)})
+    return {"content": content, "structuredContent": structured, "isError": False}
 
 
 def _error_result(text: str) -> dict[str, Any]:
@@ -303,57 +478,17 @@ def _usable_id(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
-def _token_ok(authorization: str | None, expected: str) -> bool:
-    if authorization is None:
-        return False
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    # Bytes, because compare_digest refuses non-ASCII str and a client controls this value.
-    return hmac.compare_digest(token.strip().encode("utf-8"), expected.encode("utf-8"))
-
-
-def _normalise_origin(origin: str) -> str | None:
-    try:
-        parts = urlsplit(origin.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
-
-
-def _is_loopback(hostname: str | None) -> bool:
-    if not hostname:
-        return False
-    if hostname.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
-
-
-def _origin_allowed(origin: str, host_header: str | None, allowed: tuple[str, ...]) -> bool:
-    normalised = _normalise_origin(origin)
-    if normalised is None:
-        return False
-    if normalised in {_normalise_origin(o) for o in allowed}:
-        return True
-    try:
-        host_name = urlsplit(f"//{host_header}").hostname if host_header else None
-    except ValueError:
-        host_name = None
-    return _is_loopback(urlsplit(normalised).hostname) and _is_loopback(host_name)
-
-
 def _error_body(request_id: RequestId | None, code: int, message: str, data: Any = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
     return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+def _rpc_error_response(request_id: RequestId, error: _RpcError, modern: bool) -> Response:
+    # Handshake era: 200, because the 1.x client crashes on a 4xx it can correlate; 2026-07-28 maps codes to statuses.
+    status = MODERN_ERROR_STATUS.get(error.code, 200) if modern else 200
+    return _json_response(status, _error_body(request_id, error.code, error.message, error.data))
 
 
 def _http_error(

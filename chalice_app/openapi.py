@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalice_app.registry import Registry
+from chalice_app.version import package_version
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -18,7 +19,7 @@ STATUS_TEXT = {400: "Invalid input", 401: "No valid session cookie", 403: "Not a
                404: "Not found", 410: "Gone: join again", 413: "Too large", 502: "AWS or upstream failure"}
 
 
-def openapi_document(registry: Registry, title: str = "pb-fm-webpage", version: str = "0.1.0") -> dict[str, Any]:
+def openapi_document(registry: Registry, title: str = "pb-fm-webpage", version: str | None = None) -> dict[str, Any]:
     operations = registry.operations("rest")
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for op in operations:
@@ -59,7 +60,7 @@ def openapi_document(registry: Registry, title: str = "pb-fm-webpage", version: 
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version,
+        "info": {"title": title, "version": version or package_version(),
                  "description": "REST API of pb-fm-webpage. The same operations marked for MCP are served "
                                 "as tools at POST /mcp."},
         "paths": paths,

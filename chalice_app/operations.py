@@ -6,24 +6,28 @@ Importing this module registers every operation with the registry; the adapters 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field
 
 from chalice_app.blobs import KEY_PREFIXES, generate_key
 from chalice_app.caller import Caller
-from chalice_app.errors import InvalidInput, PayloadTooLarge
+from chalice_app.errors import InvalidInput, NotFound, PayloadTooLarge
 from chalice_app.models import (
     BrowserQueuesInfo,
     ClientId,
     ControlTransferred,
     Deleted,
     DeliveryReport,
+    EndReason,
     Events,
     GeneratedKey,
+    HashQuote,
     Heartbeat,
     Joined,
     LayoutContent,
+    LayoutKey,
+    PageView,
     ParticipantInfo,
     Participants,
     Polled,
@@ -34,17 +38,30 @@ from chalice_app.models import (
     SessionCreated,
     SessionEnded,
     SessionId,
+    SessionList,
     SessionStatus,
-    ShortText,
     StoredDocument,
+    Title,
 )
+from chalice_app.page_links import PageLinks
+from chalice_app.page_view import describe, page_view, recent_sessions
 from chalice_app.price_sources import PRICE_SOURCE_NAMES, make_price_source
-from chalice_app.registry import api_function
+from chalice_app.registry import ToolHints, api_function
 from chalice_app.sessions import Participant, SessionService
 from web_py.content import Layout
 from web_py.messages import MessageType
 
 PriceSourceName = Literal["auto", "figure_markets", "simulated"]
+PriceSourceChoice = Annotated[PriceSourceName | None, Field(
+    description='"figure_markets" (live exchange data), "simulated", or "auto" (Figure Markets, falling back to '
+                'simulated when it cannot be reached); omitted: the server\'s configured source')]
+NewSessionId = Annotated[SessionId | None, Field(
+    description="Session id: 1-24 of A-Z a-z 0-9 _ - (it appears in the page URL); omitted: a random one")]
+NewTitle = Annotated[Title | None, Field(description="Title shown on the page, plain text; omitted: none")]
+# Behaviour hints for MCP hosts (which auto-approve read-only tools and confirm destructive ones).
+READ_ONLY = ToolHints(read_only=True, destructive=False, idempotent=True)
+READ_ONLY_MARKET = ToolHints(read_only=True, destructive=False, idempotent=False, open_world=True)
+ADDITIVE = ToolHints(destructive=False)
 assert set(PRICE_SOURCE_NAMES) == {"auto", "figure_markets", "simulated"}
 
 
@@ -59,25 +76,32 @@ def _participant_models(people: list[Participant]) -> list[ParticipantInfo]:
 
 # -- sessions ------------------------------------------------------------------------------------
 
-@api_function(protocols=["mcp", "rest"], rest_needs_token=True)
+@api_function(protocols=["mcp", "rest"], rest_needs_token=True, title="Create a live page",
+              hints=ToolHints(destructive=False, idempotent=True))
 def webpage_create_session(
-    session_id: SessionId | None = None, title: ShortText | None = None, *, service: SessionService
+    session_id: NewSessionId = None, title: NewTitle = None, *, service: SessionService,
+    links: PageLinks,
 ) -> SessionCreated:
-    """Create a live webpage session (idempotent).
+    """Create a live webpage session (idempotent); call this first, then give the user `page_url`.
 
-    Browsers open `/session/{session_id}` to watch it. Creating a session that already exists
+    Everyone who opens `page_url` sees the same page, live. Creating a session that already exists
     returns it unchanged with `created: false`. Without `session_id` a random id is chosen.
     """
     record, created = service.create_session(session_id, title)
-    return SessionCreated(session_id=record.session_id, created=created, page_path=_page_path(record.session_id),
-                          last_seq=record.seq, status=record.status)
+    return SessionCreated(session_id=record.session_id, created=created, page_url=links.page_url(record.session_id),
+                          page_path=_page_path(record.session_id), last_seq=record.seq, status=record.status)
 
 
-@api_function(protocols=["rest", "mcp"])
-def webpage_get_session_status(session_id: SessionId, *, service: SessionService) -> SessionStatus:
-    """Status of a session: whether it is active, its last event sequence, master and participants."""
+@api_function(protocols=["rest", "mcp"], title="Session status", hints=READ_ONLY)
+def webpage_get_session_status(session_id: SessionId, *, service: SessionService, links: PageLinks
+                               ) -> SessionStatus:
+    """Status of a session: whether it is active, its last event sequence, master and participants.
+
+    To see what the page shows, call webpage_get_page_state instead.
+    """
     session, people = service.participants(session_id)
-    return SessionStatus(session_id=session_id, status=session.status, title=session.title, last_seq=session.seq,
+    return SessionStatus(session_id=session_id, status=session.status, title=session.title,
+                         page_url=links.page_url(session_id), last_seq=session.seq,
                          master_client_id=session.master_client_id, participants=_participant_models(people),
                          created_at=session.created_at)
 
@@ -99,14 +123,16 @@ def webpage_join_session(session_id: SessionId, caller: Caller, *, service: Sess
                   heartbeat_timeout_s=service.settings.heartbeat_timeout_s)
 
 
-@api_function(protocols=["mcp"])
+@api_function(protocols=["mcp"], title="Repair a browser's connection", hints=ToolHints(destructive=False,
+                                                                                          idempotent=True))
 def webpage_create_browser_queues(
     session_id: SessionId, client_id: ClientId, *, service: SessionService
 ) -> BrowserQueuesInfo:
-    """Make sure a browser of the session has its live and history queues, recreating them if lost.
+    """Reconnect one browser that stopped receiving updates (rarely needed: pages repair themselves).
 
-    The browser re-enters the fan-out first, then receives the session's history again; it drops
-    what it has already applied, so nothing is shown twice.
+    Use it when the user says one screen is stuck while others update; `client_id` comes from
+    webpage_get_session_participants. The browser is sent the whole page again and skips what it
+    already shows, so nothing appears twice.
     """
     if service.store.get_client(session_id, client_id) is None:
         raise InvalidInput(f"No browser {client_id!r} has joined session {session_id!r}.")
@@ -116,7 +142,7 @@ def webpage_create_browser_queues(
                              recreated=not outcome.resumed, last_seq=outcome.history_last_seq)
 
 
-@api_function(protocols=["mcp"])
+@api_function(protocols=["mcp"], title="Who is watching", hints=READ_ONLY)
 def webpage_get_session_participants(session_id: SessionId, *, service: SessionService) -> Participants:
     """The browsers watching a session, with their role and how long since their last heartbeat."""
     session, people = service.participants(session_id)
@@ -124,7 +150,7 @@ def webpage_get_session_participants(session_id: SessionId, *, service: SessionS
                         participants=_participant_models(people))
 
 
-@api_function(protocols=["mcp"])
+@api_function(protocols=["mcp"], title="Hand control to another browser", hints=ToolHints(destructive=False))
 def webpage_transfer_control_to_observer(
     session_id: SessionId, client_id: ClientId, *, service: SessionService
 ) -> ControlTransferred:
@@ -133,11 +159,15 @@ def webpage_transfer_control_to_observer(
     return ControlTransferred(session_id=session_id, master_client_id=client_id, previous_master_client_id=previous)
 
 
-@api_function(protocols=["mcp"])
+@api_function(protocols=["mcp"], title="End the session",
+              hints=ToolHints(destructive=True, idempotent=False))
 def webpage_end_session(
-    session_id: SessionId, reason: ShortText = "ended by the assistant", *, service: SessionService
+    session_id: SessionId, reason: EndReason = "ended by the assistant", *, service: SessionService
 ) -> SessionEnded:
-    """End a session: browsers are told, the event log is archived to S3 and all queues are deleted."""
+    """End a session for good: every page shows the reason and stops updating; it cannot be reopened.
+
+    The event log is archived to S3 and every browser's queues are deleted. Ask the user first.
+    """
     seq, archive_key, removed = service.end_session(session_id, reason)
     return SessionEnded(session_id=session_id, seq=seq, archive_key=archive_key, browsers_removed=removed)
 
@@ -154,15 +184,15 @@ def _publish_price(service: SessionService, session_id: str, source: str) -> Pri
                        failed=delivery.failed, s3_key=key, price=quote)
 
 
-@api_function(protocols=["mcp"])
+@api_function(protocols=["mcp"], title="Show the HASH-USD price",
+              hints=ToolHints(destructive=False, open_world=True))
 def webpage_update_hash_price_display(
-    session_id: SessionId, source: PriceSourceName | None = None, *, service: SessionService
+    session_id: SessionId, source: PriceSourceChoice = None, *, service: SessionService
 ) -> PriceUpdate:
-    """Fetch the current HASH-USD price and show it on every browser of the session.
+    """Fetch the current HASH-USD price and show it on every browser of the session (the price card).
 
-    `source`: "figure_markets" (live exchange data), "simulated", or "auto" (Figure Markets, falling
-    back to simulated when it cannot be reached). Defaults to the server's configured source. The
-    quote is stored in S3 and a PRICE_UPDATE event referencing it goes to every browser.
+    Call it whenever the page should show a fresh price. To only read a price without changing any
+    page, call webpage_get_hash_price.
     """
     return _publish_price(service, session_id, source or service.settings.price_source)
 
@@ -185,11 +215,14 @@ def _layout_document(service: SessionService, content: Layout) -> dict[str, obje
     return document
 
 
-@api_function(protocols=["mcp"])
+# Not destructive: the previous layout stays stored and in the log, and can be shown again by key.
+@api_function(protocols=["mcp"], title="Show content on the page", hints=ADDITIVE)
 def webpage_send_to_browsers(
     session_id: SessionId, content: LayoutContent, *, service: SessionService
 ) -> DeliveryReport:
     """Show content on every browser of the session, replacing what the page shows below its header.
+
+    The result's `s3_key` shows the same layout again later (webpage_show_stored_layout).
 
     Content is a list of blocks: {"kind": "price_card"} (the live HASH price), {"kind": "text",
     "text": "...", "style": "heading"|"paragraph"|"note"}, {"kind": "key_value", "rows": [{"key": "k",
@@ -205,11 +238,14 @@ def webpage_send_to_browsers(
                           failed=delivery.failed, s3_key=key)
 
 
-@api_function(protocols=["mcp"])
+@api_function(protocols=["mcp"], title="Prepare a layout", hints=ADDITIVE)
 def webpage_store_layout_data(
     session_id: SessionId, content: LayoutContent, *, service: SessionService
 ) -> StoredDocument:
-    """Store a layout in S3 without showing it yet; returns its key and a presigned URL."""
+    """Check and store a layout without showing it; show it later with webpage_show_stored_layout.
+
+    Useful to prepare several views and switch between them by key.
+    """
     service.store.require_session(session_id)
     document = _layout_document(service, content)
     key = generate_key("layout", session_id)
@@ -217,11 +253,15 @@ def webpage_store_layout_data(
     return StoredDocument(s3_key=key, url=service.blobs.presign(key), bytes=size)
 
 
-@api_function(protocols=["mcp"])
+@api_function(protocols=["mcp"], title="Save a HASH-USD quote", hints=ToolHints(destructive=False, open_world=True))
 def webpage_store_price_data(
-    session_id: SessionId, source: PriceSourceName | None = None, *, service: SessionService
+    session_id: SessionId, source: PriceSourceChoice = None, *, service: SessionService
 ) -> StoredDocument:
-    """Fetch the HASH-USD price and store it in S3 without showing it; returns its key and URL."""
+    """Fetch the HASH-USD price and save it as a document of the session without showing it.
+
+    Returns its key and a download URL (e.g. to keep a record). To just read the price, call
+    webpage_get_hash_price; to show it, webpage_update_hash_price_display.
+    """
     service.store.require_session(session_id)
     quote = make_price_source(source or service.settings.price_source, session_id=session_id).fetch()
     key = generate_key("price", session_id)
@@ -229,14 +269,68 @@ def webpage_store_price_data(
     return StoredDocument(s3_key=key, url=service.blobs.presign(key), bytes=size)
 
 
-DocumentKind = Literal["price", "layout", "component", "dataset"]
-assert set(DocumentKind.__args__) <= set(KEY_PREFIXES)  # type: ignore[attr-defined]
+DocumentKind = Annotated[Literal["price", "layout", "component", "dataset"], Field(
+    description="What kind of document the key is for")]
+assert set(get_args(get_args(DocumentKind)[0])) <= set(KEY_PREFIXES)
 
 
-@api_function(protocols=["mcp"])
+@api_function(protocols=["mcp"], title="Reserve a document key",
+              hints=ToolHints(read_only=True, destructive=False, idempotent=False))
 def webpage_generate_s3_key(session_id: SessionId, kind: DocumentKind) -> GeneratedKey:
-    """A fresh S3 key for a document of this kind in this session (keys are never reused)."""
+    """A fresh S3 key for a document of this kind in this session (keys are never reused).
+
+    Rarely needed: the store and show tools choose their own keys.
+    """
     return GeneratedKey(s3_key=generate_key(kind, session_id))
+
+
+@api_function(protocols=["mcp"], title="Show a stored layout", hints=ADDITIVE)
+def webpage_show_stored_layout(session_id: SessionId, s3_key: LayoutKey, *, service: SessionService
+                               ) -> DeliveryReport:
+    """Show a layout stored earlier (by webpage_store_layout_data or webpage_send_to_browsers) again.
+
+    `s3_key` is the key one of those returned; it must belong to this session.
+    """
+    service.store.require_session(session_id)
+    if not s3_key.startswith(KEY_PREFIXES["layout"].format(sid=session_id)):
+        raise InvalidInput(f"{s3_key!r} is not a layout of session {session_id!r}; use a key that session's "
+                           "webpage_store_layout_data or webpage_send_to_browsers returned.")
+    if s3_key not in service.blobs.list_keys(s3_key):
+        raise NotFound(f"No stored layout {s3_key!r}.")
+    # Stored documents are immutable; parsing it again guarantees every page accepts it.
+    Layout.from_dict(service.blobs.get_json(s3_key))
+    delivery = service.publish(session_id, MessageType.LAYOUT_UPDATE, s3_key=s3_key)
+    return DeliveryReport(session_id=session_id, seq=delivery.seq, delivered=delivery.delivered,
+                          failed=delivery.failed, s3_key=s3_key)
+
+
+# -- reading what the page shows -----------------------------------------------------------------
+
+@api_function(protocols=["mcp"], title="Read what the page shows", hints=READ_ONLY, text=describe)
+def webpage_get_page_state(session_id: SessionId, *, service: SessionService, links: PageLinks) -> PageView:
+    """Exactly what every browser of the session shows now: price card, content blocks, who watches.
+
+    Call it to check what you published or to describe the page to the user. Changes nothing.
+    """
+    return page_view(service, session_id, links)
+
+
+@api_function(protocols=["mcp"], title="List live pages", hints=READ_ONLY)
+def webpage_list_sessions(
+    limit: Annotated[int, Field(ge=1, le=100, description="At most this many sessions (1-100)")] = 20,
+    *, service: SessionService, links: PageLinks,
+) -> SessionList:
+    """The live sessions, newest first, with their page URLs (ended and expired ones are left out)."""
+    return recent_sessions(service, limit, links)
+
+
+@api_function(protocols=["mcp"], title="Read the HASH-USD price", hints=READ_ONLY_MARKET)
+def webpage_get_hash_price(source: PriceSourceChoice = None, *, service: SessionService) -> HashQuote:
+    """The current HASH-USD quote (bid, ask, 24h change, volume); shows nothing on any page.
+
+    To put it on a page, call webpage_update_hash_price_display.
+    """
+    return HashQuote(price=make_price_source(source or service.settings.price_source).fetch())
 
 
 # -- browser transport ---------------------------------------------------------------------------

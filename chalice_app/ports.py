@@ -98,6 +98,10 @@ class EventStore(Protocol):
         """Sessions not ended: (live ones, ones whose TTL has passed)."""
         ...
 
+    def recent_sessions(self, limit: int) -> list[SessionRecord]:
+        """Live sessions (neither ended nor expired), newest first (by ``created_at``), at most ``limit``."""
+        ...
+
     def set_master(self, session_id: str, new_master: str, expected: str | None) -> bool:
         """Compare-and-set on an active session; False when the master is no longer ``expected``."""
         ...

@@ -4,9 +4,13 @@
 the MCP ``tools/list``/``tools/call`` and the OpenAPI document are all produced by reading this
 record; there is no second list of operations anywhere.
 
-Two kinds of parameter are injected by the adapters instead of being read from the arguments, and
-are kept out of the public schema: a ``Caller`` (who is calling, as the transport established it)
-and a ``SessionService`` (the service graph of the app that received the call).
+Three kinds of parameter are injected by the adapters instead of being read from the arguments,
+and are kept out of the public schema: a ``Caller`` (who is calling, as the transport established
+it), a ``SessionService`` (the service graph of the app that received the call) and ``PageLinks``
+(absolute page URLs as this caller reached the server).
+
+An MCP operation also records a ``title`` and its behaviour hints (``ToolHints``: read-only,
+destructive, idempotent, open world), which hosts use to decide what to run without asking.
 """
 
 from __future__ import annotations
@@ -20,11 +24,26 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from chalice_app.caller import Caller
 from chalice_app.errors import InvalidInput
+from chalice_app.page_links import PageLinks
 from chalice_app.sessions import SessionService
 
 PROTOCOLS = frozenset({"mcp", "rest"})
 F = TypeVar("F", bound=Callable[..., Any])
 ServiceProvider = Callable[[], SessionService]
+
+
+@dataclass(frozen=True)
+class ToolHints:
+    """MCP tool annotations; the defaults are the spec's own (a tool that may change anything)."""
+
+    read_only: bool = False
+    destructive: bool = True
+    idempotent: bool = False
+    open_world: bool = False
+
+    def to_mcp(self) -> dict[str, bool]:
+        return {"readOnlyHint": self.read_only, "destructiveHint": self.destructive and not self.read_only,
+                "idempotentHint": self.idempotent or self.read_only, "openWorldHint": self.open_world}
 
 
 @dataclass(frozen=True)
@@ -43,6 +62,14 @@ class Operation:
     # An AI's operation that browsers may also reach over REST: with a token configured, REST
     # callers need it too (MCP callers always do).
     rest_needs_token: bool = False
+    links_param: str | None = None
+    # A host shows the title and decides from the hints whether to ask the user first. Every MCP
+    # operation should give both (a test checks the registry); without hints the spec's cautious
+    # defaults apply.
+    title: str | None = None
+    hints: ToolHints | None = None
+    # A short readable rendering of the result for the model, beside the JSON (MCP text content).
+    text: Callable[[Any], str] | None = None
 
     def parse_arguments(self, arguments: Any) -> BaseModel:
         if arguments is None:
@@ -59,11 +86,17 @@ class Operation:
             summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
             raise InvalidInput(f"{self.name}: {summary}", details=problems) from None
 
-    def invoke(self, arguments: BaseModel, caller: Caller, services: ServiceProvider | None = None) -> BaseModel:
-        """Call the operation; ``services`` is asked for the service only by operations that declare one."""
+    def invoke(self, arguments: BaseModel, caller: Caller, services: ServiceProvider | None = None,
+               links: PageLinks | None = None) -> BaseModel:
+        """Call the operation; ``services`` is asked for the service only by operations that declare one.
+
+        Without ``links`` (an adapter that does not know how it was reached) page URLs are relative.
+        """
         kwargs = {name: getattr(arguments, name) for name in type(arguments).model_fields}
         if self.caller_param is not None:
             kwargs[self.caller_param] = caller
+        if self.links_param is not None:
+            kwargs[self.links_param] = links or PageLinks()
         if self.service_param is not None:
             if services is None:
                 raise RuntimeError(f"{self.name} needs a SessionService, and this adapter was given none")
@@ -88,6 +121,9 @@ class Registry:
         method: str = "POST",
         path: str | None = None,
         rest_needs_token: bool = False,
+        title: str | None = None,
+        hints: ToolHints | None = None,
+        text: Callable[[Any], str] | None = None,
     ) -> Callable[[F], F]:
         chosen = frozenset(protocols)
         unknown = chosen - PROTOCOLS
@@ -95,7 +131,8 @@ class Registry:
             raise ValueError(f"protocols must be a non-empty subset of {sorted(PROTOCOLS)}, got {sorted(chosen)}")
 
         def record(func: F) -> F:
-            operation = replace(_describe(func, chosen, method.upper(), path), rest_needs_token=rest_needs_token)
+            operation = replace(_describe(func, chosen, method.upper(), path), rest_needs_token=rest_needs_token,
+                                title=title, hints=hints, text=text)
             if operation.name in self._operations:
                 raise ValueError(f"operation {operation.name!r} is registered twice")
             self._operations[operation.name] = operation
@@ -124,7 +161,7 @@ def _describe(func: Callable[..., Any], protocols: frozenset[str], method: str, 
         raise ValueError(f"{func.__name__}: the return type must be a pydantic model (it is the output schema)")
 
     fields: dict[str, Any] = {}
-    caller_param = service_param = None
+    caller_param = service_param = links_param = None
     for name, param in inspect.signature(func).parameters.items():
         annotation = hints.get(name)
         if annotation is None:
@@ -134,6 +171,9 @@ def _describe(func: Callable[..., Any], protocols: frozenset[str], method: str, 
             continue
         if annotation is SessionService:
             service_param = name
+            continue
+        if annotation is PageLinks:
+            links_param = name
             continue
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[name] = (annotation, default)
@@ -154,6 +194,7 @@ def _describe(func: Callable[..., Any], protocols: frozenset[str], method: str, 
         output_model=output,
         caller_param=caller_param,
         service_param=service_param,
+        links_param=links_param,
     )
 
 

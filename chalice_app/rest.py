@@ -13,6 +13,7 @@ from chalice_app import bearer, cookies
 from chalice_app.caller import Caller
 from chalice_app.errors import ApiError, InvalidInput, Unauthorized
 from chalice_app.json_body import parse_json_body
+from chalice_app.page_links import PageLinks, links_for_request
 from chalice_app.registry import Operation, Registry, ServiceProvider
 from chalice_app.settings import Settings
 
@@ -38,8 +39,11 @@ def _mount(app: Chalice, operation: Operation, settings_provider: Callable[[], S
         request = app.current_request
         assert request is not None  # Chalice sets it before calling a view
         try:
-            return _handle(operation, settings_provider(), request.method, request.raw_body,
-                           request.query_params, request.headers, services)
+            settings = settings_provider()
+            links = links_for_request(settings.public_base_url, request.headers,
+                                      str((request.context or {}).get("path") or operation.path), operation.path)
+            return _handle(operation, settings, request.method, request.raw_body,
+                           request.query_params, request.headers, services, links)
         except ApiError as exc:
             return error_response(exc)
         except Exception:
@@ -50,7 +54,8 @@ def _mount(app: Chalice, operation: Operation, settings_provider: Callable[[], S
 
 
 def _handle(operation: Operation, settings: Settings, method: str, raw_body: bytes | str | None,
-            query: Mapping[str, str] | None, headers: Any, services: ServiceProvider | None = None) -> Response:
+            query: Mapping[str, str] | None, headers: Any, services: ServiceProvider | None = None,
+            links: PageLinks | None = None) -> Response:
     if operation.rest_needs_token and settings.mcp_token is not None:
         authorization = headers.get("authorization")
         if not bearer.token_matches(authorization, settings.mcp_token):
@@ -64,7 +69,7 @@ def _handle(operation: Operation, settings: Settings, method: str, raw_body: byt
     minted: list[str] = []
     if operation.caller_param is not None and isinstance(session_id, str):
         minted = _identify(caller, settings.cookie_secret, session_id, headers)
-    result = operation.invoke(parsed, caller, services)
+    result = operation.invoke(parsed, caller, services, links)
     response_headers: dict[str, str | list[str]] = dict(JSON_HEADERS)
     if caller.minted and isinstance(session_id, str):
         response_headers["Set-Cookie"] = cookies.issue(

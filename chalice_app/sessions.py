@@ -177,7 +177,11 @@ class SessionService:
             return session.snapshot_seq, session.snapshot_key
         return self.take_snapshot(session)
 
-    def take_snapshot(self, session: SessionRecord) -> tuple[int, str | None]:
+    def page_state(self, session: SessionRecord) -> page_state.PageState:
+        """What every page of the session shows now: the latest snapshot with the later events folded in.
+
+        The page's own reducer (``web_py.page_state.apply``), so this is exactly what browsers show.
+        """
         state = page_state.PageState()
         if session.snapshot_key is not None:
             state = page_state.PageState.from_dict(self.blobs.get_json(session.snapshot_key))
@@ -185,6 +189,10 @@ class SessionService:
             envelope = self.envelope(session.session_id, event, with_url=False)
             document = self.blobs.get_json(event.s3_key) if envelope.type in BY_REFERENCE and event.s3_key else None
             state = page_state.apply(state, envelope, document)
+        return state
+
+    def take_snapshot(self, session: SessionRecord) -> tuple[int, str | None]:
+        state = self.page_state(session)
         if state.last_seq <= session.snapshot_seq:
             return session.snapshot_seq, session.snapshot_key
         key = generate_key("snapshot", session.session_id, name=f"{state.last_seq:010d}")

@@ -27,6 +27,9 @@ class Settings:
     # Where the page loads PyScript/Pyodide from; "" means this server serves them itself.
     asset_base_url: str = ""
     mcp_token: str | None = None
+    # Where users open pages, e.g. "https://pages.example.com" (no trailing slash needed); None:
+    # links are built from each request's Host and X-Forwarded-Proto.
+    public_base_url: str | None = None
     cookie_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     # A master silent for longer than this is replaced by the longest-connected live observer.
     heartbeat_timeout_s: float = 15.0
@@ -71,6 +74,7 @@ class Settings:
             price_source=get("PBFM_PRICE_SOURCE", defaults.price_source),
             asset_base_url=get("PBFM_ASSET_BASE_URL", ""),
             mcp_token=env.get("PBFM_MCP_TOKEN") or None,
+            public_base_url=env.get("PBFM_PUBLIC_BASE_URL") or None,
             cookie_secret=get("PBFM_COOKIE_SECRET", defaults.cookie_secret),
             heartbeat_timeout_s=float(get("PBFM_HEARTBEAT_TIMEOUT", str(defaults.heartbeat_timeout_s))),
             heartbeat_interval_s=float(get("PBFM_HEARTBEAT_INTERVAL", str(defaults.heartbeat_interval_s))),

@@ -118,6 +118,13 @@ class MemoryEventStore:
         expired = [r.session_id for r in candidates if r.expires_at < now]
         return live, expired
 
+    def recent_sessions(self, limit: int) -> list[SessionRecord]:
+        now = self._clock()
+        with self._lock:
+            live = [r for r in self._sessions.values() if r.active and not r.expires_at < now]
+        live.sort(key=lambda r: (r.created_at, r.session_id), reverse=True)
+        return [_copy_session(r) for r in live[:max(limit, 0)]]
+
     def set_master(self, session_id: str, new_master: str, expected: str | None) -> bool:
         with self._lock:
             record = self._sessions.get(session_id)

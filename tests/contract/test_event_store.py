@@ -190,3 +190,22 @@ def test_active_session_ids_split_live_from_expired_and_skip_ended(backend: Back
     lives, expired = store.active_session_ids()
     assert live in lives and short not in lives and ended not in lives
     assert short in expired and live not in expired and ended not in expired
+
+
+def test_recent_sessions_are_live_ones_newest_first_and_bounded(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    old, middle, new, short, ended = (session_id + suffix for suffix in "omnse")
+    for sid in (old, middle, short, ended, new):
+        store.create_session(sid, f"title {sid}", TTL if sid != short else 5)
+        backend.clock.advance(2)
+    store.mark_ended(ended)
+    backend.clock.advance(4)  # short has expired now
+    recent = store.recent_sessions(500)
+    ours = [r.session_id for r in recent if r.session_id.startswith(session_id)]
+    assert ours == [new, middle, old]
+    assert [r.title for r in recent if r.session_id == new] == [f"title {new}"]
+    created = [r.created_at for r in recent]
+    assert created == sorted(created, reverse=True)
+    assert len(store.recent_sessions(2)) <= 2
+    assert [r.session_id for r in store.recent_sessions(1)] != [old]
+    assert store.recent_sessions(0) == []

@@ -17,7 +17,8 @@ from pbfm_tooling.ai_driver import ToolFailed, call_tool, call_tools
 from pbfm_tooling.local_stack import LocalStack
 from tests.functional.test_api_contract import PRODUCT_MCP_TOOLS
 
-INSPECTOR = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "mcp-inspector"
+# By path: the Inspector 2.x package (aliased) also installs a ".bin/mcp-inspector".
+INSPECTOR = Path(__file__).resolve().parents[2] / "node_modules/@modelcontextprotocol/inspector/cli/build/cli.js"
 
 
 def test_sdk_client_lists_the_product_tools_and_drives_a_session(stack: LocalStack, session_id: str) -> None:
@@ -28,7 +29,7 @@ def test_sdk_client_lists_the_product_tools_and_drives_a_session(stack: LocalSta
 
     tools, version = anyio.run(scenario)
     assert tools >= PRODUCT_MCP_TOOLS
-    assert version == "2025-11-25"
+    assert version == "2026-07-28"  # the 2.x client's server/discover probe succeeds
 
     created, price, layout, people = anyio.run(call_tools, stack.mcp_url, [
         ("webpage_create_session", {"session_id": session_id, "title": "MCP test"}),

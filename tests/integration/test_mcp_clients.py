@@ -32,11 +32,12 @@ from pydantic import BaseModel
 from chalice_app.caller import Caller
 from chalice_app.errors import Forbidden
 from chalice_app.mcp_endpoint import mount_mcp
-from chalice_app.registry import Registry
+from chalice_app.registry import Registry, ToolHints
 from chalice_app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-INSPECTOR = REPO / "node_modules" / ".bin" / "mcp-inspector"
+# By path: the Inspector 2.x package (aliased) also installs a ".bin/mcp-inspector".
+INSPECTOR = REPO / "node_modules" / "@modelcontextprotocol" / "inspector" / "cli" / "build" / "cli.js"
 T = TypeVar("T")
 
 reg = Registry()
@@ -57,19 +58,19 @@ class Total(BaseModel):
     total: int
 
 
-@reg.api_function()
+@reg.api_function(title="Echo", hints=ToolHints(read_only=True))
 def toy_echo(text: str, caller: Caller) -> Echoed:
     """Echo the text back, stamped with how the call arrived."""
     return Echoed(text=text, stamp=Stamp(protocol=caller.protocol, length=len(text)))
 
 
-@reg.api_function(("mcp",))
+@reg.api_function(("mcp",), title="Add", hints=ToolHints(read_only=True))
 def toy_add(a: int, b: int = 0) -> Total:
     """Add two integers."""
     return Total(total=a + b)
 
 
-@reg.api_function()
+@reg.api_function(title="Refuse", hints=ToolHints())
 def toy_forbidden(reason: str) -> Total:
     """Always refuse, with the given reason."""
     raise Forbidden(f"Refused: {reason}")
@@ -139,8 +140,8 @@ def test_python_client_initializes_lists_and_calls(server: LiveServer) -> None:
             }
 
     seen = run(scenario)
-    # The discover probe was refused and the client fell back to the initialize handshake.
-    assert seen["version"] == "2025-11-25"
+    # The client's server/discover probe was answered: it speaks the handshake-free 2026-07-28 revision.
+    assert seen["version"] == "2026-07-28"
     assert seen["server"].name == "pb-fm-webpage"
     tools = {tool.name: tool for tool in seen["tools"]}
     assert sorted(tools) == ["toy_add", "toy_echo", "toy_forbidden"]
@@ -227,7 +228,7 @@ def test_plain_http_edges_through_chalice(server: LiveServer, token: str) -> Non
     with httpx.Client() as http:
         get = http.get(server.url)
         assert get.status_code == 405
-        assert get.headers["allow"] == "POST"
+        assert get.headers["allow"] == "POST, OPTIONS"
         bad = http.post(
             server.url,
             content=b"{oops",

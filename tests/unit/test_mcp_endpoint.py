@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import mcp_types
@@ -12,9 +15,10 @@ from pydantic import BaseModel
 
 from chalice_app.caller import Caller
 from chalice_app.errors import InvalidInput, NotFound
-from chalice_app.mcp_endpoint import SUPPORTED_PROTOCOL_VERSIONS, handle_mcp
-from chalice_app.registry import Registry
+from chalice_app.mcp_endpoint import HANDSHAKE_PROTOCOL_VERSIONS, SUPPORTED_PROTOCOL_VERSIONS, handle_mcp
+from chalice_app.registry import Registry, ToolHints
 from chalice_app.settings import Settings
+from chalice_app.version import PACKAGED_VERSION
 
 reg = Registry()
 
@@ -28,19 +32,19 @@ class Total(BaseModel):
     total: int
 
 
-@reg.api_function()
+@reg.api_function(title="Echo", hints=ToolHints(read_only=True))
 def toy_echo(text: str, caller: Caller) -> Echoed:
     """Echo the text back, with the protocol the call arrived through."""
     return Echoed(text=text, protocol=caller.protocol)
 
 
-@reg.api_function(("mcp",))
+@reg.api_function(("mcp",), title="Add", hints=ToolHints(read_only=True, destructive=False, idempotent=True))
 def toy_add(a: int, b: int = 0) -> Total:
     """Add two integers."""
     return Total(total=a + b)
 
 
-@reg.api_function()
+@reg.api_function(title="Fail", hints=ToolHints())
 def toy_fail(kind: str) -> Total:
     """Fail on purpose: kind is "not_found", "invalid" or anything else for a crash."""
     if kind == "not_found":
@@ -95,7 +99,7 @@ def call(name: str, arguments: Any) -> Any:
 def test_only_post_is_allowed(method: str) -> None:
     response = handle_mcp(reg, SETTINGS, method=method, headers={}, raw_body=None)
     assert response.status_code == 405
-    assert response.headers["Allow"] == "POST"
+    assert response.headers["Allow"] == "POST, OPTIONS"
     assert response.headers["Content-Type"] == "application/json"
 
 
@@ -278,7 +282,7 @@ def test_params_must_be_an_object() -> None:
 
 
 def test_unknown_method() -> None:
-    status, _, body = request("resources/list")
+    status, _, body = request("sampling/createMessage")
     assert status == 200
     assert body["error"]["code"] == -32601
 
@@ -286,7 +290,7 @@ def test_unknown_method() -> None:
 # --- versions -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", SUPPORTED_PROTOCOL_VERSIONS)
+@pytest.mark.parametrize("version", HANDSHAKE_PROTOCOL_VERSIONS)
 def test_initialize_echoes_a_supported_version(version: str) -> None:
     status, _, body = request("initialize", {"protocolVersion": version, "capabilities": {}})
     assert status == 200
@@ -307,7 +311,7 @@ def test_initialize_without_a_version_is_invalid_params() -> None:
     assert body["error"]["code"] == -32602
 
 
-@pytest.mark.parametrize("version", SUPPORTED_PROTOCOL_VERSIONS)
+@pytest.mark.parametrize("version", HANDSHAKE_PROTOCOL_VERSIONS)
 def test_supported_header_versions_pass(version: str) -> None:
     status, _, _ = request("ping", headers={"MCP-Protocol-Version": version})
     assert status == 200
@@ -322,16 +326,7 @@ def test_unsupported_header_version_is_400_with_the_supported_list() -> None:
     assert data.requested == "2099-01-01"
 
 
-def test_discover_probe_is_refused_in_a_way_the_2x_client_falls_back_from() -> None:
-    # Exactly what mcp 2.3.0 sends first; it falls back to initialize unless the error is -32022
-    # with a list holding no handshake version.
-    status, _, body = request("server/discover", {}, headers={"MCP-Protocol-Version": "2026-07-28"})
-    assert status == 400
-    assert body["error"]["code"] == -32022
-    assert set(body["error"]["data"]["supported"]) & set(SUPPORTED_PROTOCOL_VERSIONS)
-
-
-def test_discover_without_the_header_is_an_unknown_method() -> None:
+def test_discover_without_the_2026_header_or_meta_is_an_unknown_method() -> None:
     status, _, body = request("server/discover", {})
     assert (status, body["error"]["code"]) == (200, -32601)
 
@@ -439,3 +434,190 @@ def test_unexpected_failures_are_generic_error_results_and_logged(caplog: pytest
     assert "structuredContent" not in result
     assert "secret internals" not in result["content"][0]["text"]
     assert any(r.exc_info and "secret internals" in str(r.exc_info[1]) for r in caplog.records)
+
+
+# --- server description -------------------------------------------------------------------------
+
+
+def test_initialize_answers_instructions_and_the_installed_version() -> None:
+    _, _, body = request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {}})
+    result = body["result"]
+    assert result["serverInfo"] == {"name": "pb-fm-webpage", "title": "pb-fm live webpage",
+                                    "version": importlib.metadata.version("pb-fm-webpage")}
+    assert "webpage_create_session" in result["instructions"] and "page_url" in result["instructions"]
+    # Exactly what is implemented: no subscriptions, no list-changed notifications.
+    assert result["capabilities"] == {"tools": {"listChanged": False}, "prompts": {"listChanged": False},
+                                      "resources": {"listChanged": False, "subscribe": False},
+                                      "completions": {}, "logging": {}}
+
+
+def test_the_packaged_version_is_the_project_version() -> None:
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    assert PACKAGED_VERSION == project["version"] == importlib.metadata.version("pb-fm-webpage")
+
+
+def test_tools_carry_titles_and_all_four_hints() -> None:
+    _, _, body = request("tools/list")
+    tools = {t["name"]: t for t in body["result"]["tools"]}
+    assert tools["toy_add"]["title"] == "Add"
+    assert tools["toy_add"]["annotations"] == {"title": "Add", "readOnlyHint": True, "destructiveHint": False,
+                                               "idempotentHint": True, "openWorldHint": False}
+    # The spec's defaults for a tool that may do anything.
+    assert tools["toy_fail"]["annotations"] == {"title": "Fail", "readOnlyHint": False, "destructiveHint": True,
+                                                "idempotentHint": False, "openWorldHint": False}
+
+
+def test_every_product_tool_declares_its_title_and_hints() -> None:
+    from chalice_app import operations  # noqa: F401  (registers the operations)
+    from chalice_app.registry import registry
+
+    tools = registry.operations("mcp")
+    assert tools
+    assert [op.name for op in tools if op.title is None or op.hints is None] == []
+    open_world = {op.name for op in tools if op.hints and op.hints.open_world}
+    # Exactly the tools that call Figure Markets reach outside this server.
+    assert open_world == {"webpage_update_hash_price_display", "webpage_store_price_data", "webpage_get_hash_price"}
+    destructive = {op.name for op in tools if op.hints and op.hints.to_mcp()["destructiveHint"]}
+    assert destructive == {"webpage_end_session"}
+    read_only = {op.name for op in tools if op.hints and op.hints.read_only}
+    assert read_only == {"webpage_get_page_state", "webpage_list_sessions", "webpage_get_hash_price",
+                         "webpage_get_session_status", "webpage_get_session_participants",
+                         "webpage_generate_s3_key"}
+
+
+def test_a_tool_without_declared_hints_gets_the_cautious_defaults() -> None:
+    bare = Registry()
+
+    @bare.api_function(("mcp",))
+    def bare_tool() -> Total:
+        """Do something."""
+        return Total(total=0)
+
+    entry = handle_mcp(bare, SETTINGS, method="POST", headers={}, raw_body=json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode())
+    tool = json.loads(entry.body)["result"]["tools"][0]
+    assert tool["title"] == "Do something."
+    assert tool["annotations"]["destructiveHint"] is True and tool["annotations"]["readOnlyHint"] is False
+
+
+@pytest.mark.parametrize("level", ["debug", "warning", "emergency"])
+def test_logging_set_level_is_accepted(level: str) -> None:
+    assert request("logging/setLevel", {"level": level})[2]["result"] == {}
+
+
+def test_logging_set_level_refuses_unknown_levels() -> None:
+    assert request("logging/setLevel", {"level": "loud"})[2]["error"]["code"] == -32602
+
+
+# --- the 2026-07-28 revision --------------------------------------------------------------------
+
+MODERN_META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+               "io.modelcontextprotocol/clientCapabilities": {}}
+
+
+def modern(method: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+           name: str | None = None) -> Any:
+    sent = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": method}
+    if name is not None:
+        sent["Mcp-Name"] = name
+    return request(method, {**(params or {}), "_meta": MODERN_META}, headers={**sent, **(headers or {})})
+
+
+def test_discover_describes_the_server() -> None:
+    status, _, body = modern("server/discover")
+    assert status == 200
+    result = mcp_types.DiscoverResult.model_validate(body["result"])
+    assert set(result.supported_versions) == set(SUPPORTED_PROTOCOL_VERSIONS)
+    assert result.instructions is not None and "webpage_get_page_state" in result.instructions
+    assert result.capabilities.tools is not None and result.capabilities.resources is not None
+    # logging/setLevel is gone in 2026-07-28, and we send no log messages.
+    assert result.capabilities.logging is None
+    assert (body["result"]["resultType"], body["result"]["cacheScope"]) == ("complete", "public")
+    assert body["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "pb-fm-webpage"
+
+
+def test_modern_results_carry_result_type_server_info_and_cache_hints() -> None:
+    _, _, body = modern("tools/list")
+    result = body["result"]
+    assert result["resultType"] == "complete" and result["ttlMs"] > 0 and result["cacheScope"] == "public"
+    assert result["_meta"]["io.modelcontextprotocol/serverInfo"]["title"] == "pb-fm live webpage"
+    _, _, called = modern("tools/call", {"name": "toy_add", "arguments": {"a": 1}}, name="toy_add")
+    assert called["result"]["structuredContent"] == {"total": 1}
+    assert called["result"]["resultType"] == "complete"
+    assert "cacheScope" not in called["result"]
+
+
+@pytest.mark.parametrize(("params", "headers", "code", "status"), [
+    ({}, {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}, -32602, 400),
+    ({"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}},
+     {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}, -32602, 400),
+    ({"_meta": MODERN_META}, {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "prompts/list"}, -32020, 400),
+    ({"_meta": MODERN_META}, {"MCP-Protocol-Version": "2026-07-28"}, -32020, 400),
+    ({"_meta": MODERN_META}, {"MCP-Protocol-Version": "2025-11-25", "Mcp-Method": "tools/list"}, -32020, 400),
+    ({"_meta": {**MODERN_META, "io.modelcontextprotocol/protocolVersion": "2030-01-01"}},
+     {"MCP-Protocol-Version": "2030-01-01", "Mcp-Method": "tools/list"}, -32022, 400),
+])
+def test_the_modern_envelope_is_checked(params: dict[str, Any], headers: dict[str, str], code: int,
+                                        status: int) -> None:
+    got_status, _, body = request("tools/list", params, headers=headers)
+    assert (got_status, body["error"]["code"]) == (status, code)
+    assert body["id"] == 1
+
+
+def test_mcp_name_must_match_the_tool() -> None:
+    status, _, body = modern("tools/call", {"name": "toy_add", "arguments": {"a": 1}}, name="toy_echo")
+    assert (status, body["error"]["code"]) == (400, -32020)
+
+
+@pytest.mark.parametrize("method", ["initialize", "ping", "logging/setLevel", "no/such"])
+def test_handshake_methods_are_unknown_in_2026(method: str) -> None:
+    status, _, body = modern(method, {"protocolVersion": "2025-11-25", "level": "info"})
+    assert (status, body["error"]["code"]) == (404, -32601)
+
+
+# --- CORS ---------------------------------------------------------------------------------------
+
+ALLOWED = Settings(allowed_origins=("https://app.example.com",))
+
+
+def preflight(origin: str, requested: str = "") -> Any:
+    return handle_mcp(reg, ALLOWED, method="OPTIONS", headers={
+        "Origin": origin, "Host": "api.example.com", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": requested}, raw_body=None)
+
+
+def test_preflight_from_an_allowed_origin_grants_the_mcp_headers() -> None:
+    response = preflight("https://app.example.com", "mcp-protocol-version, authorization, Mcp-Param-Region, x-evil")
+    assert response.status_code == 204
+    headers = response.headers
+    assert headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert headers["Vary"] == "Origin"
+    granted = {h.strip().lower() for h in headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"mcp-protocol-version", "mcp-session-id", "mcp-method", "mcp-name", "authorization",
+            "content-type", "mcp-param-region"} <= granted
+    assert "x-evil" not in granted
+    assert "Mcp-Session-Id" in headers["Access-Control-Expose-Headers"]
+    assert "MCP-Protocol-Version" in headers["Access-Control-Expose-Headers"]
+
+
+def test_preflight_from_another_origin_is_refused_without_cors_headers() -> None:
+    response = preflight("https://evil.example")
+    assert response.status_code == 403
+    assert not any(name.lower().startswith("access-control-") for name in response.headers)
+
+
+def test_preflight_needs_no_token() -> None:
+    settings = Settings(allowed_origins=("https://app.example.com",), mcp_token="t")
+    response = handle_mcp(reg, settings, method="OPTIONS", headers={"Origin": "https://app.example.com"},
+                          raw_body=None)
+    assert response.status_code == 204
+
+
+def test_answers_to_an_allowed_origin_carry_cors_headers_even_errors() -> None:
+    settings = Settings(allowed_origins=("https://app.example.com",), mcp_token="t")
+    status, headers, _ = request("ping", settings=settings, headers={"Origin": "https://app.example.com",
+                                                                     "Host": "api.example.com"})
+    assert status == 401
+    assert headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    _, plain, _ = request("ping")
+    assert "Access-Control-Allow-Origin" not in plain

@@ -44,6 +44,12 @@ EXAMPLES: dict[str, tuple[list[dict[str, Any]], list[Any]]] = {
                                   [{"session_id": SID, "content": {"blocks": "none"}}]),
     "webpage_store_price_data": ([{"session_id": SID}], [{"session_id": SID, "source": 3}]),
     "webpage_generate_s3_key": ([{"session_id": SID, "kind": "layout"}], [{"session_id": SID, "kind": "video"}]),
+    "webpage_get_page_state": ([{"session_id": SID}], [{}, {"session_id": ["team"]}]),
+    "webpage_list_sessions": ([{}, {"limit": 1}, {"limit": 100}], [{"limit": 0}, {"limit": 101}, {"limit": "5"}]),
+    "webpage_get_hash_price": ([{}, {"source": "figure_markets"}], [{"source": "nyse"}, {"session_id": SID}]),
+    "webpage_show_stored_layout": ([{"session_id": SID, "s3_key": f"layouts/{SID}/1764620000000-ab12cd34.json"}],
+                                   [{"session_id": SID}, {"session_id": SID, "s3_key": "../etc/passwd"},
+                                    {"session_id": SID, "s3_key": f"sessions/{SID}/prices/x.json"}]),
 }
 
 
@@ -103,3 +109,48 @@ def test_no_keyword_outside_portable_json_schema(tools: list[dict[str, Any]]) ->
     for tool in tools:
         for key in ("inputSchema", "outputSchema"):
             assert not keywords(tool.get(key, {})) & {"discriminator", "prefixItems"}, (tool["name"], key)
+
+
+def _properties(node: Any, where: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every (path, schema) under a "properties" anywhere in the schema, $defs included."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        for name, value in (node.get("properties") or {}).items():
+            found.append((f"{where}.{name}", value))
+        for key, value in node.items():
+            if key == "properties":
+                for name, child in value.items():
+                    found.extend(_properties(child, f"{where}.{name}"))
+            elif isinstance(value, (dict, list)):
+                found.extend(_properties(value, f"{where}/{key}"))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            found.extend(_properties(item, f"{where}[{i}]"))
+    return found
+
+
+def _described(schema: dict[str, Any], defs: dict[str, Any]) -> bool:
+    if schema.get("description"):
+        return True
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return bool(defs.get(ref.removeprefix("#/$defs/"), {}).get("description"))
+    return False
+
+
+def test_every_property_is_described_and_times_name_their_unit(tools: list[dict[str, Any]]) -> None:
+    undescribed: list[str] = []
+    unitless: list[str] = []
+    for tool in tools:
+        for key in ("inputSchema", "outputSchema"):
+            schema = tool[key]
+            defs = schema.get("$defs", {})
+            for path, prop in _properties(schema):
+                where = f"{tool['name']} {key}{path}"
+                if not _described(prop, defs):
+                    undescribed.append(where)
+                name = path.rsplit(".", 1)[-1]
+                if (name.endswith("_at") or "time" in name) and "epoch seconds" not in prop.get("description", ""):
+                    unitless.append(where)
+    assert undescribed == []
+    assert unitless == []
