@@ -20,6 +20,8 @@ from chalice_app.errors import Unauthorized
 class Caller:
     protocol: str = "rest"
     client_id: str | None = None
+    # The signed browser profile behind the client id (its tabs are counted against a cap).
+    browser_id: str | None = None
     # A cookie for this session was sent but failed verification (tampered, or signed by another
     # server secret). It is no identity; joining replaces it.
     rejected_cookie: bool = False

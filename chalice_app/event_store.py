@@ -1,6 +1,7 @@
 """DynamoDB single table: session metadata, clients and the sequenced event log.
 
-PK ``SESSION#{sid}``; SK ``METADATA`` | ``CLIENT#{cid}`` | ``EVENT#{seq:010d}``. An event's sequence
+PK ``SESSION#{sid}``; SK ``METADATA`` | ``CLIENT#{cid}`` | ``FANOUT#{cid}`` | ``COUNTER#{name}`` |
+``EVENT#{seq:010d}``. An event's sequence
 number is allocated by the conditional write of the event itself (see ``append``), so the log never
 has a gap or a duplicate however many writers race. Items carry ``expires_at`` for TTL;
 reads filter expired items because TTL deletion is lazy (and moto never does it).
@@ -60,7 +61,8 @@ class DynamoEventStore:
         values = {
             "PK": f"SESSION#{session_id}", "SK": "METADATA", "session_id": session_id, "status": "active",
             "seq": 0, "created_at": _num(now), "title": title, "snapshot_seq": 0,
-            "expires_at": int(now + ttl_s), "fanout": {}, "last_sweep": 0,
+            "expires_at": int(now + ttl_s), "fanout_version": 0, "last_sweep": 0, "master_heartbeat": 0,
+            "roster_version": 0, "roster_announced": 0, "roster_announced_at": 0, "roster_seq": 0,
         }
         try:
             with aws_errors("creating a session"):
@@ -147,18 +149,20 @@ class DynamoEventStore:
         return [record for _, _, record in sorted(newest, key=lambda e: e[:2], reverse=True)]
 
     def set_master(self, session_id: str, new_master: str, expected: str | None) -> bool:
-        """Compare-and-set the master; False when another request changed it first."""
+        """Compare-and-set the master (its heartbeat starts now); False when another request changed it first."""
+        now = {"N": repr(self._clock())}
         if expected is None:
             condition = "attribute_not_exists(master_client_id) AND #s = :active"
-            values: dict[str, Any] = {":new": {"S": new_master}, ":active": {"S": "active"}}
+            values: dict[str, Any] = {":new": {"S": new_master}, ":active": {"S": "active"}, ":now": now}
         else:
             condition = "master_client_id = :old AND #s = :active"
-            values = {":new": {"S": new_master}, ":old": {"S": expected}, ":active": {"S": "active"}}
+            values = {":new": {"S": new_master}, ":old": {"S": expected}, ":active": {"S": "active"}, ":now": now}
         try:
             with aws_errors("changing the master"):
                 self._db.update_item(
                     TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
-                    UpdateExpression="SET master_client_id = :new", ConditionExpression=condition,
+                    UpdateExpression="SET master_client_id = :new, master_heartbeat = :now",
+                    ConditionExpression=condition,
                     ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=values,
                 )
         except Exception as exc:
@@ -175,20 +179,108 @@ class DynamoEventStore:
                 ExpressionAttributeValues={":ended": {"S": "ended"}},
             )
 
-    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str) -> None:
+    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str) -> int:
+        # The entry first, the version after it: a publish that reads the new version finds the entry.
+        session = self.require_session(session_id, active=False)
+        item = {"PK": f"SESSION#{session_id}", "SK": f"FANOUT#{client_id}", "url": live_queue_url,
+                "expires_at": session.expires_at}
         with aws_errors("adding a browser to the fan-out"):
-            self._db.update_item(
-                TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
-                UpdateExpression="SET fanout.#c = :url", ExpressionAttributeNames={"#c": client_id},
-                ExpressionAttributeValues={":url": {"S": live_queue_url}},
-            )
+            self._db.put_item(TableName=self._table, Item=_to_item(item))
+        return self._bump(session_id, "fanout_version")
 
-    def remove_from_fanout(self, session_id: str, client_id: str) -> None:
+    def remove_from_fanout(self, session_id: str, client_id: str) -> int:
         with aws_errors("removing a browser from the fan-out"):
-            self._db.update_item(
+            self._db.delete_item(TableName=self._table,
+                                 Key={"PK": _pk(session_id), "SK": {"S": f"FANOUT#{client_id}"}})
+        return self._bump(session_id, "fanout_version")
+
+    def fanout(self, session_id: str) -> tuple[int, dict[str, str]]:
+        # The version is read before the entries: they reflect every change up to it (or later).
+        version = self.require_session(session_id, active=False).fanout_version
+        now = self._clock()
+        entries = {}
+        for item in self._query(session_id, "FANOUT#", consistent=True):
+            data = _from_item(item)
+            if int(data["expires_at"]) >= now:
+                entries[str(data["SK"]).split("#", 1)[1]] = str(data["url"])
+        return version, entries
+
+    def _bump(self, session_id: str, attribute: str) -> int:
+        with aws_errors("counting a change"):
+            response = self._db.update_item(
                 TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
-                UpdateExpression="REMOVE fanout.#c", ExpressionAttributeNames={"#c": client_id},
+                UpdateExpression="ADD #a :one", ExpressionAttributeNames={"#a": attribute},
+                ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="UPDATED_NEW",
             )
+        return int(response["Attributes"][attribute]["N"])
+
+    def touch_master(self, session_id: str, client_id: str, now: float) -> bool:
+        return self._conditional("recording the master's heartbeat", Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                                 UpdateExpression="SET master_heartbeat = :now",
+                                 ConditionExpression="master_client_id = :me",
+                                 ExpressionAttributeValues={":now": {"N": repr(now)}, ":me": {"S": client_id}})
+
+    def bump_roster(self, session_id: str) -> None:
+        self._bump(session_id, "roster_version")
+
+    def claim_roster(self, session_id: str, previous: float, now: float) -> bool:
+        return self._conditional(
+            "claiming the participant announcement", Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+            UpdateExpression="SET roster_announced_at = :now",
+            ConditionExpression="attribute_not_exists(roster_announced_at) OR roster_announced_at = :previous",
+            ExpressionAttributeValues={":now": {"N": repr(now)}, ":previous": {"N": repr(previous)}})
+
+    def mark_roster_announced(self, session_id: str, version: int, seq: int) -> bool:
+        # Ordered by the announcing event's seq, not by who writes last: the latest list in the log wins.
+        return self._conditional(
+            "recording the participant announcement", Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+            UpdateExpression="SET roster_announced = :v, roster_seq = :seq",
+            ConditionExpression="attribute_not_exists(roster_seq) OR roster_seq < :seq",
+            ExpressionAttributeValues={":v": {"N": str(version)}, ":seq": {"N": str(seq)}})
+
+    # -- counters (viewers of a session, tabs of a browser) ------------------------------------
+
+    def _counter_key(self, session_id: str, counter: str) -> dict[str, Any]:
+        return {"PK": _pk(session_id), "SK": {"S": f"COUNTER#{counter}"}}
+
+    def reserve_slot(self, session_id: str, counter: str, limit: int) -> bool:
+        session = self.require_session(session_id, active=False)
+        return self._conditional(
+            "reserving a place", Key=self._counter_key(session_id, counter),
+            UpdateExpression="ADD n :one SET expires_at = :exp",
+            ConditionExpression="attribute_not_exists(n) OR n < :limit",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(limit)},
+                                       ":exp": {"N": str(session.expires_at)}})
+
+    def release_slot(self, session_id: str, counter: str) -> None:
+        self._conditional("releasing a place", Key=self._counter_key(session_id, counter),
+                          UpdateExpression="ADD n :minus", ConditionExpression="n > :zero",
+                          ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}})
+
+    def slots(self, session_id: str, counter: str) -> int:
+        with aws_errors("reading a counter"):
+            item = self._db.get_item(TableName=self._table, Key=self._counter_key(session_id, counter),
+                                     ConsistentRead=True).get("Item")
+        return 0 if item is None else int(item.get("n", {"N": "0"})["N"])
+
+    def set_slots(self, session_id: str, counter: str, value: int) -> None:
+        session = self.require_session(session_id, active=False)
+        with aws_errors("correcting a counter"):
+            self._db.update_item(TableName=self._table, Key=self._counter_key(session_id, counter),
+                                 UpdateExpression="SET n = :v, expires_at = :exp",
+                                 ExpressionAttributeValues={":v": {"N": str(value)},
+                                                            ":exp": {"N": str(session.expires_at)}})
+
+    def _conditional(self, doing: str, **update: Any) -> bool:
+        """One conditional UpdateItem: True when it applied, False when its condition failed."""
+        try:
+            with aws_errors(doing):
+                self._db.update_item(TableName=self._table, **update)
+        except Exception as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
     def claim_sweep(self, session_id: str, previous: float, now: float) -> bool:
         """Take the session's sweep turn: of the browsers heartbeating, one sweeps per interval."""
@@ -245,7 +337,7 @@ class DynamoEventStore:
             "session_id": record.session_id, "client_id": record.client_id, "status": record.status,
             "joined_at": _num(record.joined_at), "last_heartbeat": _num(record.last_heartbeat),
             "live_queue_url": record.live_queue_url, "history_queue_url": record.history_queue_url,
-            "expires_at": record.expires_at,
+            "expires_at": record.expires_at, "browser_id": record.browser_id,
         }
         with aws_errors("registering a browser"):
             self._db.put_item(TableName=self._table, Item=_to_item(values))
@@ -268,13 +360,23 @@ class DynamoEventStore:
             clients = [c for c in clients if c.active]
         return sorted(clients, key=lambda c: (c.joined_at, c.client_id))
 
-    def touch_client(self, session_id: str, client_id: str) -> None:
+    def touch_client(self, session_id: str, client_id: str) -> bool:
         with aws_errors("recording a heartbeat"):
-            self._db.update_item(
+            response = self._db.update_item(
                 TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": f"CLIENT#{client_id}"}},
-                UpdateExpression="SET last_heartbeat = :now",
-                ExpressionAttributeValues={":now": {"N": repr(self._clock())}},
+                UpdateExpression="SET last_heartbeat = :now REMOVE away",
+                ExpressionAttributeValues={":now": {"N": repr(self._clock())}}, ReturnValues="UPDATED_OLD",
             )
+        return bool(_from_item(response.get("Attributes", {})).get("away"))
+
+    def mark_client_away(self, session_id: str, client_id: str, silent_since: float) -> bool:
+        return self._conditional(
+            "marking a browser away", Key={"PK": _pk(session_id), "SK": {"S": f"CLIENT#{client_id}"}},
+            UpdateExpression="SET away = :true",
+            ConditionExpression="#s = :active AND last_heartbeat < :since AND attribute_not_exists(away)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":true": {"BOOL": True}, ":active": {"S": "active"},
+                                       ":since": {"N": repr(silent_since)}})
 
     def mark_client_gone(self, session_id: str, client_id: str) -> bool:
         """Active → gone, once: True only for the caller that made the change."""
@@ -335,7 +437,8 @@ class DynamoEventStore:
                     seq = max(seq, self.require_session(session_id, active=not allow_ended).seq)
                 continue
             after = self._advance_hint(session_id, seq)
-            return Appended(StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload), after.fanout)
+            return Appended(StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload),
+                            after.fanout_version)
         raise Conflict(f"Too many concurrent writers on session {session_id!r}; try again.")
 
     def _advance_hint(self, session_id: str, seq: int) -> SessionRecord:
@@ -418,8 +521,10 @@ def _session(data: dict[str, Any]) -> SessionRecord:
         master_client_id=data.get("master_client_id"), created_at=float(data["created_at"]),
         title=data.get("title"), snapshot_seq=int(data.get("snapshot_seq", 0)),
         snapshot_key=data.get("snapshot_key"), expires_at=int(data["expires_at"]),
-        fanout={str(k): str(v) for k, v in (data.get("fanout") or {}).items()},
-        last_sweep=float(data.get("last_sweep", 0)),
+        fanout_version=int(data.get("fanout_version", 0)), last_sweep=float(data.get("last_sweep", 0)),
+        master_heartbeat=float(data.get("master_heartbeat", 0)), roster_version=int(data.get("roster_version", 0)),
+        roster_announced=int(data.get("roster_announced", 0)),
+        roster_announced_at=float(data.get("roster_announced_at", 0)),
     )
 
 
@@ -428,7 +533,7 @@ def _client(data: dict[str, Any]) -> ClientRecord:
         session_id=str(data["session_id"]), client_id=str(data["client_id"]), status=str(data["status"]),
         joined_at=float(data["joined_at"]), last_heartbeat=float(data["last_heartbeat"]),
         live_queue_url=str(data["live_queue_url"]), history_queue_url=str(data["history_queue_url"]),
-        expires_at=int(data["expires_at"]),
+        expires_at=int(data["expires_at"]), browser_id=data.get("browser_id"), away=bool(data.get("away", False)),
     )
 
 

@@ -114,9 +114,12 @@ def webpage_join_session(session_id: SessionId, caller: Caller, *, service: Sess
     becomes master, the others observers. The browser's history queue receives the session's state
     (snapshot and later events) followed by END_OF_HISTORY; its live queue receives every new event.
     A returning browser (valid cookie, same tab id in the X-PBFM-Tab header) keeps its id and
-    role; each tab of a browser is its own participant.
+    role; each tab of a browser is its own participant. A session holds at most PBFM_MAX_VIEWERS
+    participants and a browser PBFM_MAX_TABS_PER_BROWSER tabs of it: beyond, 409 `session_full`
+    (its message says which; retry later, not at once).
     """
-    outcome = service.join(session_id, caller.client_or_new_identity())
+    client_id = caller.client_or_new_identity()
+    outcome = service.join(session_id, client_id, caller.browser_id)
     return Joined(session_id=session_id, client_id=outcome.client.client_id, role=outcome.role,
                   master_client_id=outcome.master_client_id, resumed=outcome.resumed,
                   last_seq=outcome.history_last_seq, heartbeat_interval_s=service.settings.heartbeat_interval_s,

@@ -26,10 +26,17 @@ class SessionRecord:
     snapshot_seq: int
     snapshot_key: str | None
     expires_at: int
-    # The fan-out set: live queue URL of every active browser, by client id. Kept on this one item
-    # so a publish reads it with the same write that advances the sequence (no Query per event).
-    fanout: dict[str, str]
+    # Bumped after every change of the fan-out set (its entries are items of their own, one per
+    # browser): a publish reads it with the write that advances the sequence, and re-reads the set
+    # only when it differs from the version it holds (no Query per event in the common case).
+    fanout_version: int
     last_sweep: float
+    # The master's last heartbeat, so any request can see a silent master without a Query.
+    master_heartbeat: float = 0.0
+    # Bumped on every join and removal; the participant list was last announced at this version.
+    roster_version: int = 0
+    roster_announced: int = 0
+    roster_announced_at: float = 0.0
 
     @property
     def active(self) -> bool:
@@ -46,6 +53,10 @@ class ClientRecord:
     live_queue_url: str
     history_queue_url: str
     expires_at: int
+    # The signed browser profile this tab belongs to (None when not known): tabs are counted per browser.
+    browser_id: str | None = None
+    # Silent for longer than the heartbeat timeout (not yet removed): not listed as watching.
+    away: bool = False
 
     @property
     def active(self) -> bool:
@@ -64,9 +75,9 @@ class StoredEvent:
 @dataclass(frozen=True)
 class Appended:
     event: StoredEvent
-    # The fan-out set as read *after* the event was stored: a browser added before this read gets
-    # the event live; one added after it finds the event in its history.
-    fanout: dict[str, str]
+    # The fan-out version as read *after* the event was stored: a browser whose fan-out entry was
+    # counted in it gets the event live; one added after it finds the event in its history.
+    fanout_version: int
 
 
 @dataclass(frozen=True)
@@ -108,12 +119,50 @@ class EventStore(Protocol):
 
     def mark_ended(self, session_id: str) -> None: ...
 
-    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str) -> None: ...
+    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str) -> int:
+        """Store the browser's fan-out entry, then bump the version (in that order); returns the new version."""
+        ...
 
-    def remove_from_fanout(self, session_id: str, client_id: str) -> None: ...
+    def remove_from_fanout(self, session_id: str, client_id: str) -> int:
+        """Delete the entry, then bump the version; returns the new version."""
+        ...
+
+    def fanout(self, session_id: str) -> tuple[int, dict[str, str]]:
+        """The fan-out set (client id → live queue URL) with a version read *before* it (strongly consistent)."""
+        ...
 
     def claim_sweep(self, session_id: str, previous: float, now: float) -> bool:
         """Compare-and-set ``last_sweep`` from ``previous`` to ``now``."""
+        ...
+
+    def touch_master(self, session_id: str, client_id: str, now: float) -> bool:
+        """Record the master's heartbeat on METADATA; False when ``client_id`` is not the master."""
+        ...
+
+    def reserve_slot(self, session_id: str, counter: str, limit: int) -> bool:
+        """Count one more in ``counter`` unless it already holds ``limit``; False when full."""
+        ...
+
+    def release_slot(self, session_id: str, counter: str) -> None:
+        """Count one less in ``counter`` (never below zero)."""
+        ...
+
+    def slots(self, session_id: str, counter: str) -> int: ...
+
+    def set_slots(self, session_id: str, counter: str, value: int) -> None:
+        """Correct a counter to what was counted (the sweep's repair after a crash between steps)."""
+        ...
+
+    def bump_roster(self, session_id: str) -> None:
+        """The participant list changed (a join, a removal, a browser gone silent or back): O(1)."""
+        ...
+
+    def claim_roster(self, session_id: str, previous: float, now: float) -> bool:
+        """Compare-and-set ``roster_announced_at``: one announcer per coalescing interval."""
+        ...
+
+    def mark_roster_announced(self, session_id: str, version: int, seq: int) -> bool:
+        """The list as of ``version`` went out as event ``seq``; ignored if a later event already did."""
         ...
 
     def set_snapshot(self, session_id: str, seq: int, key: str) -> bool:
@@ -133,7 +182,13 @@ class EventStore(Protocol):
         """Ordered by (joined_at, client_id): the longest-connected first."""
         ...
 
-    def touch_client(self, session_id: str, client_id: str) -> None: ...
+    def touch_client(self, session_id: str, client_id: str) -> bool:
+        """Record a heartbeat; True when the browser had been marked away (it is back)."""
+        ...
+
+    def mark_client_away(self, session_id: str, client_id: str, silent_since: float) -> bool:
+        """Mark an active browser silent since before ``silent_since`` as away, once: True for the caller that did."""
+        ...
 
     def mark_client_gone(self, session_id: str, client_id: str) -> bool:
         """Active → gone, once: True only for the caller that made the change."""

@@ -88,11 +88,13 @@ def _identify(caller: Caller, secret: str, session_id: str, headers: Any) -> lis
     browser_id = cookies.verified_browser_id(secret, session_id, cookie_header)
     if browser_id is not None:
         caller.client_id = cookies.client_id_for(secret, session_id, browser_id, tab_id)
+        caller.browser_id = browser_id
     caller.rejected_cookie = browser_id is None and cookies.sent_for(session_id, cookie_header)
     minted: list[str] = []
 
     def mint() -> str:
         minted.append(cookies.new_browser_id())
+        caller.browser_id = minted[0]
         return cookies.client_id_for(secret, session_id, minted[0], tab_id)
 
     caller.mint = mint

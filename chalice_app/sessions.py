@@ -3,6 +3,16 @@
 All session behaviour lives here, over three small ports (events, queues, blobs: ``ports.py``).
 Operations receive it by injection; it never sees HTTP, MCP or boto3. Time comes from the injected
 ``clock``, so liveness (failover, stale browsers, expiry) is testable without waiting.
+
+Costs that must not grow with a session's size stay off the paths browsers call often:
+
+- a join or a removal only counts a change of the participant list (``bump_roster``, O(1)); the
+  list itself goes out coalesced, at most once per ``participants_every_s``, as one PARTICIPANTS
+  event, by whoever finds it due: the sweep, or a heartbeat (Lambda has no timers of its own);
+- a heartbeat does O(1) work: it sees a silent master on METADATA (no Query) and only then fails
+  over; stale browsers are removed by the sweep alone (the schedule in AWS, a thread locally);
+- a publish reads the fan-out set from a per-process cache, checked against the version the
+  publish's own UpdateItem returns: a Query only after the set changed.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from enum import Enum
 from typing import Any
 
 from chalice_app.blobs import generate_key
-from chalice_app.errors import Forbidden, Gone, InvalidInput, NotFound, TooManyRequests, UpstreamError
+from chalice_app.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, TooManyRequests, UpstreamError
 from chalice_app.ports import (
     BlobStore,
     BrowserQueues,
@@ -37,6 +47,26 @@ from web_py.messages import BY_REFERENCE, CLIENT_ID_LENGTH, Envelope, MessageTyp
 log = logging.getLogger(__name__)
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 QUEUE_URL_CACHE = 4096
+FANOUT_CACHE = 1024
+# Stale browsers are removed a few at a time, with a pause between: other sessions' requests
+# share the process (locally, moto's too) and must not wait behind a long removal.
+REMOVAL_BATCH = 10
+REMOVAL_PAUSE_S = 0.02
+
+
+class SessionFull(Conflict):
+    """A join over the session's or the browser's cap (409: the session's state, not the request rate)."""
+
+    code = "session_full"
+
+
+def viewers_counter(session: SessionRecord) -> str:
+    # Counters are per incarnation of a session id: an expired session's items outlive it.
+    return f"{session.created_at!r}#viewers"
+
+
+def tabs_counter(session: SessionRecord, browser_id: str) -> str:
+    return f"{session.created_at!r}#tabs#{browser_id}"
 
 
 def new_client_id() -> str:
@@ -85,6 +115,10 @@ class SessionService:
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fanout")
         self._queue_urls: dict[tuple[str, str], tuple[str, str]] = {}
         self._queue_urls_lock = threading.Lock()
+        # session id -> (fan-out version, client id -> live queue URL), as last read by this process.
+        self._fanout: dict[str, tuple[int, dict[str, str]]] = {}
+        self._fanout_lock = threading.Lock()
+        self.fanout_reads = 0  # Queries of the fan-out set (tests and benchmarks read it)
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -104,8 +138,13 @@ class SessionService:
 
     # -- joining -------------------------------------------------------------------------------
 
-    def join(self, session_id: str, known_client_id: str | None) -> JoinOutcome:
-        """Register a browser; its live queue enters the fan-out before history is read."""
+    def join(self, session_id: str, known_client_id: str | None, browser_id: str | None = None) -> JoinOutcome:
+        """Register a browser; its live queue enters the fan-out before history is read.
+
+        O(1) store calls whatever the session's size: no Query, no announcement to the others (the
+        participant list goes out coalesced, later). A new participant takes a place under the
+        session's cap and its browser's tab cap first, so a refused join creates nothing.
+        """
         session = self.store.require_session(session_id)
         now = self._clock()
         existing = self.store.get_client(session_id, known_client_id) if known_client_id else None
@@ -114,41 +153,84 @@ class SessionService:
         if resumed:
             assert existing is not None
             client = existing
-            self.store.touch_client(session_id, client.client_id)
+            if self.store.touch_client(session_id, client.client_id):
+                self.store.bump_roster(session_id)
         else:
+            # A browser still counted (active, its queues lost) keeps its place; anyone else takes one.
+            counted = existing is not None and existing.active
+            if not counted:
+                self._take_place(session, browser_id)
             client_id = known_client_id or new_client_id()
-            pair = self.queues.create(session_id, client_id)
-            client = ClientRecord(
-                session_id=session_id, client_id=client_id, status="active",
-                joined_at=existing.joined_at if existing and existing.active else now,
-                last_heartbeat=now, live_queue_url=pair.live_url, history_queue_url=pair.history_url,
-                expires_at=session.expires_at,
-            )
-            self.store.put_client(client)
+            try:
+                pair = self.queues.create(session_id, client_id)
+                client = ClientRecord(
+                    session_id=session_id, client_id=client_id, status="active",
+                    joined_at=existing.joined_at if existing and existing.active else now,
+                    last_heartbeat=now, live_queue_url=pair.live_url, history_queue_url=pair.history_url,
+                    expires_at=session.expires_at, browser_id=browser_id,
+                )
+                self.store.put_client(client)
+            except Exception:
+                if not counted:
+                    self._give_place(session, browser_id)
+                raise
+            self.store.bump_roster(session_id)
         # From here on every publish sends to this browser's live queue (idempotent for a resume).
         self.store.add_to_fanout(session_id, client.client_id, client.live_queue_url)
 
-        master = self._ensure_master(session_id, client.client_id)
-        if not resumed:
-            self._publish_participants(session_id)
+        master = self._ensure_master(session, client.client_id)
         last_seq = self._send_history(session_id, client)
         return JoinOutcome(client, Role.of(client.client_id, master), master, resumed, last_seq)
 
-    def _ensure_master(self, session_id: str, candidate: str) -> str | None:
-        """The first live browser becomes master; a dead master is replaced by the sweep."""
-        session = self.store.require_session(session_id)
+    def _take_place(self, session: SessionRecord, browser_id: str | None) -> None:
+        settings = self.settings
+        if not self.store.reserve_slot(session.session_id, viewers_counter(session), settings.max_viewers):
+            raise SessionFull(f"This session is full ({settings.max_viewers} viewers); try again later.",
+                              details={"limit": settings.max_viewers, "retry_after_s": settings.stale_after_s})
+        if browser_id is not None and not self.store.reserve_slot(
+                session.session_id, tabs_counter(session, browser_id), settings.max_tabs_per_browser):
+            self.store.release_slot(session.session_id, viewers_counter(session))
+            raise SessionFull(
+                f"This browser already watches this session in {settings.max_tabs_per_browser} tabs; "
+                "close one and reload.", details={"limit": settings.max_tabs_per_browser})
+
+    def _give_place(self, session: SessionRecord, browser_id: str | None) -> None:
+        self.store.release_slot(session.session_id, viewers_counter(session))
+        if browser_id is not None:
+            self.store.release_slot(session.session_id, tabs_counter(session, browser_id))
+
+    def _master_is_silent(self, session: SessionRecord, now: float) -> bool:
+        return session.master_client_id is not None and \
+            now - session.master_heartbeat > self.settings.heartbeat_timeout_s
+
+    def _ensure_master(self, session: SessionRecord, candidate: str) -> str | None:
+        """The first browser becomes master; a joiner that finds the master silent fails over at once."""
+        session_id = session.session_id
         current = session.master_client_id
-        if current is not None:
-            record = self.store.get_client(session_id, current)
-            if record is not None and record.active:
-                return current
-        if self.store.set_master(session_id, candidate, current):
-            self.publish(session_id, MessageType.ROLE_CHANGE, payload={
-                "master_client_id": candidate, "previous_master_client_id": current,
-                "reason": "first_join" if current is None else "failover",
-            })
-            return candidate
+        if current is None:
+            if self.store.set_master(session_id, candidate, None):
+                self._announce_master(session_id, candidate, None, "first_join")
+                return candidate
+            return self.store.require_session(session_id).master_client_id
+        if self._master_is_silent(session, self._clock()):
+            return self._fail_over(session_id, current)
+        return current
+
+    def _fail_over(self, session_id: str, silent: str | None,
+                   clients: Sequence[ClientRecord] | None = None) -> str | None:
+        """Hand the master role to the longest-connected live observer (one Query; failovers are rare)."""
+        now = self._clock()
+        clients = self.store.list_clients(session_id) if clients is None else clients
+        successors = [c for c in clients if c.client_id != silent and not c.away
+                      and now - c.last_heartbeat <= self.settings.heartbeat_timeout_s]
+        if successors and self._change_master(session_id, successors[0].client_id, silent, "failover"):
+            return successors[0].client_id
         return self.store.require_session(session_id).master_client_id
+
+    def _announce_master(self, session_id: str, new: str, old: str | None, reason: str) -> None:
+        self.publish(session_id, MessageType.ROLE_CHANGE, payload={
+            "master_client_id": new, "previous_master_client_id": old, "reason": reason,
+        })
 
     def _send_history(self, session_id: str, client: ClientRecord) -> int:
         """Copy snapshot + tail + END_OF_HISTORY to the browser's history queue."""
@@ -219,16 +301,14 @@ class SessionService:
                                      allow_ended=allow_ended)
         event = appended.event
         envelope = self.envelope(session_id, event)
-        targets = sorted(appended.fanout.items())
+        targets = sorted(self._fanout_at(session_id, appended.fanout_version).items())
         results = list(self._pool.map(lambda t: self._deliver(t[1], envelope), targets)) \
             if len(targets) > 1 else [self._deliver(url, envelope) for _, url in targets]
         outcome = dict(zip((cid for cid, _ in targets), results, strict=True))
         failed = tuple(cid for cid, sent in outcome.items() if sent is not Sent.OK)
         gone = [cid for cid, sent in outcome.items() if sent is Sent.QUEUE_GONE]
         for client_id in gone:
-            self._remove_client(session_id, client_id, delete_queues=False, announce=False)
-        if gone and kind is not MessageType.SESSION_ENDED:
-            self._publish_participants(session_id)
+            self._remove_client(session_id, client_id, delete_queues=False)
         if event.seq % self.settings.snapshot_every == 0:
             self._snapshot_quietly(session_id)
         return Delivery(event.seq, len(targets) - len(failed), len(failed), failed)
@@ -261,14 +341,61 @@ class SessionService:
         except Exception:
             log.exception("snapshot of %s failed", session_id)
 
-    def _publish_participants(self, session_id: str) -> Delivery:
-        session, people = self.participants(session_id)
-        return self.publish(session_id, MessageType.PARTICIPANTS, payload={
+    def _fanout_at(self, session_id: str, version: int) -> dict[str, str]:
+        """The fan-out set at ``version`` or later: from the cache, or one Query when it is older.
+
+        ``version`` came back from the write that stored the event, so every browser whose entry
+        was counted by then is in the set returned; one added later reads the event in its history.
+        """
+        with self._fanout_lock:
+            cached = self._fanout.get(session_id)
+        if cached is not None and cached[0] >= version:
+            return cached[1]
+        read_version, entries = self.store.fanout(session_id)
+        self.fanout_reads += 1
+        with self._fanout_lock:
+            cached = self._fanout.get(session_id)
+            if cached is None or cached[0] < read_version:
+                self._fanout.pop(session_id, None)
+                self._fanout[session_id] = (read_version, entries)
+                if len(self._fanout) > FANOUT_CACHE:
+                    self._fanout.pop(next(iter(self._fanout)))
+        return entries
+
+    # -- the participant list ------------------------------------------------------------------
+
+    def announce_participants(self, session_id: str, session: SessionRecord | None = None) -> bool:
+        """Publish the list of live browsers if it changed and the last announcement is old enough.
+
+        Coalesced: however many joins and removals happened since, one PARTICIPANTS event carries
+        the list as it is now. Safe under racing announcers: the claim lets one through per
+        interval, and the version is recorded by the event's seq, so the latest list in the log is
+        the one the next check compares with.
+        """
+        session = session or self.store.get_session(session_id)
+        if session is None or not session.active or session.roster_version == session.roster_announced:
+            return False
+        now = self._clock()
+        if now - session.roster_announced_at < self.settings.participants_every_s:
+            return False
+        if not self.store.claim_roster(session_id, session.roster_announced_at, now):
+            return False
+        live = self.live_participants(session_id, session.master_client_id)
+        delivery = self.publish(session_id, MessageType.PARTICIPANTS, payload={
             "master_client_id": session.master_client_id,
-            "participants": [
-                {"client_id": p.client_id, "role": p.role, "joined_at": p.joined_at} for p in people
-            ],
+            "participants": [{"client_id": p.client_id, "role": p.role, "joined_at": p.joined_at} for p in live],
         })
+        self.store.mark_roster_announced(session_id, session.roster_version, delivery.seq)
+        return True
+
+    def live_participants(self, session_id: str, master: str | None) -> list[Participant]:
+        """Browsers heartbeating within the timeout (the longest-connected first); silent ones are away."""
+        now = self._clock()
+        return [
+            Participant(c.client_id, Role.of(c.client_id, master), c.joined_at, round(now - c.last_heartbeat, 3))
+            for c in self.store.list_clients(session_id)
+            if not c.away and now - c.last_heartbeat <= self.settings.heartbeat_timeout_s
+        ]
 
     # -- browsers' queues ----------------------------------------------------------------------
 
@@ -331,41 +458,79 @@ class SessionService:
         return self._clock()
 
     def heartbeat(self, session_id: str, client_id: str) -> tuple[Role, SessionRecord]:
+        """O(1): record the beat; fail over only when METADATA shows the master silent."""
         self._active_client(session_id, client_id)
-        self.store.touch_client(session_id, client_id)
+        if self.store.touch_client(session_id, client_id):
+            self.store.bump_roster(session_id)  # back from away: listed again
         session = self.store.require_session(session_id)
         now = self._clock()
-        # Liveness is checked by one heartbeat per half interval, not by every browser's.
-        if now - session.last_sweep >= self.settings.heartbeat_interval_s / 2 and \
-                self.store.claim_sweep(session_id, session.last_sweep, now):
-            self.sweep(session_id)
+        if session.master_client_id == client_id:
+            self.store.touch_master(session_id, client_id, now)
+        elif (session.master_client_id is None or self._master_is_silent(session, now)) \
+                and now - session.last_sweep >= self.settings.heartbeat_interval_s / 2 \
+                and self.store.claim_sweep(session_id, session.last_sweep, now):
+            # One heartbeat per half interval does the failover's single Query, not every browser's.
+            self._fail_over(session_id, session.master_client_id)
+            session = self.store.require_session(session_id)
+        if self.announce_participants(session_id, session):
             session = self.store.require_session(session_id)
         return Role.of(client_id, session.master_client_id), session
 
-    def sweep(self, session_id: str) -> None:
-        """Promote an observer when the master is silent; remove browsers silent for much longer."""
+    def sweep(self, session_id: str) -> int:
+        """Fail over from a silent master, mark silent browsers away, remove stale ones; returns removals.
+
+        Never called from a browser's request: the scheduled sweep (AWS) and the local stack's
+        sweeper thread run it. Removals go in small batches without an announcement each; one
+        coalesced PARTICIPANTS event follows.
+        """
         session = self.store.get_session(session_id)
         if session is None or not session.active:
-            return
+            return 0
         now = self._clock()
-        timeout = self.settings.heartbeat_timeout_s
+        settings = self.settings
         clients = self.store.list_clients(session_id)
-        alive = [c for c in clients if now - c.last_heartbeat <= timeout]
-        master = next((c for c in clients if c.client_id == session.master_client_id), None)
-        if master is None or now - master.last_heartbeat > timeout:
-            successors = [c for c in alive if c.client_id != session.master_client_id]
-            if successors:
-                self._change_master(session_id, successors[0].client_id, session.master_client_id, "failover")
+        master = session.master_client_id
+        master_gone = master is not None and all(c.client_id != master for c in clients)
+        if (master is None and clients) or master_gone or self._master_is_silent(session, now):
+            self._fail_over(session_id, master, clients)
         for client in clients:
-            if now - client.last_heartbeat > self.settings.stale_after_s:
-                self._remove_client(session_id, client.client_id, delete_queues=True, announce=True)
+            if now - client.last_heartbeat > settings.heartbeat_timeout_s and \
+                    self.store.mark_client_away(session_id, client.client_id, now - settings.heartbeat_timeout_s):
+                self.store.bump_roster(session_id)
+        stale = [c for c in clients if now - c.last_heartbeat > settings.stale_after_s]
+        for n, client in enumerate(stale):
+            if n and n % REMOVAL_BATCH == 0:
+                time.sleep(REMOVAL_PAUSE_S)
+            self._remove_client(session_id, client.client_id, delete_queues=True, record=client, session=session)
+        # A crash between taking a place and registering would leak it: count again.
+        counter = viewers_counter(session)
+        if self.store.slots(session_id, counter) > len(clients) - len(stale):
+            self.store.set_slots(session_id, counter, len(self.store.list_clients(session_id)))
+        self.announce_participants(session_id)
+        return len(stale)
+
+    def sweep_if_due(self, session_id: str) -> int:
+        """The sweep of one session on a schedule: the list when due; liveness every half timeout.
+
+        Liveness reads every browser of the session (a Query): once per half timeout is as often
+        as anything can change, and the claim lets one sweeper through when several run.
+        """
+        session = self.store.get_session(session_id)
+        if session is None or not session.active:
+            return 0
+        now = self._clock()
+        if now - session.last_sweep >= self.settings.heartbeat_timeout_s / 2 and \
+                self.store.claim_sweep(session_id, session.last_sweep, now):
+            return self.sweep(session_id)
+        self.announce_participants(session_id, session)
+        return 0
 
     def sweep_all(self) -> tuple[int, int]:
         """The scheduled sweep: liveness in every live session; queues of expired ones deleted."""
         live, expired = self.store.active_session_ids()
         for session_id in live:
             try:
-                self.sweep(session_id)
+                self.sweep_if_due(session_id)
             except Exception:
                 log.exception("sweep of %s failed", session_id)
         for session_id in expired:
@@ -409,9 +574,7 @@ class SessionService:
     def _change_master(self, session_id: str, new: str, old: str | None, reason: str) -> bool:
         if not self.store.set_master(session_id, new, old):
             return False
-        self.publish(session_id, MessageType.ROLE_CHANGE, payload={
-            "master_client_id": new, "previous_master_client_id": old, "reason": reason,
-        })
+        self._announce_master(session_id, new, old, reason)
         return True
 
     def claim_price_refresh(self, session_id: str, client_id: str) -> None:
@@ -428,17 +591,21 @@ class SessionService:
         if session.master_client_id != client_id:
             raise Forbidden("Only the master browser may do this; this browser is an observer.")
 
-    def _remove_client(self, session_id: str, client_id: str, *, delete_queues: bool, announce: bool) -> None:
-        client = self.store.get_client(session_id, client_id)
+    def _remove_client(self, session_id: str, client_id: str, *, delete_queues: bool,
+                       record: ClientRecord | None = None, session: SessionRecord | None = None) -> None:
+        """Active → gone once: out of the fan-out, its places given back, the list marked changed."""
+        client = record or self.store.get_client(session_id, client_id)
         if client is None or not self.store.mark_client_gone(session_id, client_id):
             return
         self.store.remove_from_fanout(session_id, client_id)
         self._forget_queues(session_id, client_id)
+        session = session or self.store.get_session(session_id)
+        if session is not None:
+            self._give_place(session, client.browser_id)
+        self.store.bump_roster(session_id)
         if delete_queues:
             self.queues.delete_queue(client.live_queue_url)
             self.queues.delete_queue(client.history_queue_url)
-        if announce:
-            self._publish_participants(session_id)
 
     # -- ending --------------------------------------------------------------------------------
 

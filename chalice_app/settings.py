@@ -31,11 +31,19 @@ class Settings:
     # links are built from each request's Host and X-Forwarded-Proto.
     public_base_url: str | None = None
     cookie_secret: str = field(default_factory=lambda: secrets.token_hex(32))
-    # A master silent for longer than this is replaced by the longest-connected live observer.
-    heartbeat_timeout_s: float = 15.0
-    heartbeat_interval_s: float = 5.0
-    # Browsers silent this long are removed and their queues deleted.
+    # An idle viewer's only calls to us are its heartbeats (its queues are read elsewhere): one per
+    # 15 s is 4 a minute. A master silent for longer than the timeout is replaced by the
+    # longest-connected live observer at the next heartbeat of any other browser, so failover takes
+    # at most timeout + interval = 45 s, within twice the timeout.
+    heartbeat_timeout_s: float = 30.0
+    heartbeat_interval_s: float = 15.0
+    # Browsers silent this long are removed (by the sweep) and their queues deleted; silent for
+    # longer than the timeout, they are left out of the participant list already.
     stale_after_s: float = 120.0
+    # The participant list goes out at most once per this interval, however many joins and leaves.
+    participants_every_s: float = 2.0
+    max_viewers: int = 1000
+    max_tabs_per_browser: int = 8
     # Short, so a poll cut mid-flight only holds a FIFO queue back for this long.
     queue_visibility_timeout_s: int = 10
     session_ttl_s: int = 24 * 3600
@@ -79,6 +87,9 @@ class Settings:
             heartbeat_timeout_s=float(get("PBFM_HEARTBEAT_TIMEOUT", str(defaults.heartbeat_timeout_s))),
             heartbeat_interval_s=float(get("PBFM_HEARTBEAT_INTERVAL", str(defaults.heartbeat_interval_s))),
             stale_after_s=float(get("PBFM_STALE_AFTER", str(defaults.stale_after_s))),
+            participants_every_s=float(get("PBFM_PARTICIPANTS_EVERY", str(defaults.participants_every_s))),
+            max_viewers=int(get("PBFM_MAX_VIEWERS", str(defaults.max_viewers))),
+            max_tabs_per_browser=int(get("PBFM_MAX_TABS_PER_BROWSER", str(defaults.max_tabs_per_browser))),
             queue_visibility_timeout_s=int(
                 get("PBFM_QUEUE_VISIBILITY_TIMEOUT", str(defaults.queue_visibility_timeout_s))
             ),

@@ -2,7 +2,10 @@
 
 ``LocalStack`` starts moto in-process on a free port, creates the bucket, table and CORS from the
 same definitions the AWS template uses, and serves the Chalice app with its local server (threaded,
-no autoreload). Used by ``pbfm-webpage serve``/``demo``/``bench`` and by the test fixtures.
+no autoreload). A sweeper thread does locally what the schedule does in AWS (``sweep_sessions``):
+liveness, stale browsers, coalesced participant lists, expired sessions' queues — every
+``PBFM_LOCAL_SWEEP_EVERY`` seconds (default 2; 0 turns it off). Used by
+``pbfm-webpage serve``/``demo``/``bench`` and by the test fixtures.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from typing import Any
 # moto reads this once, when first imported: with it, the bucket's own CORS rules answer (as on AWS)
 # instead of moto's allow-everything default. Set here so importing this module is enough.
 os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
+
+DEFAULT_SWEEP_EVERY_S = 2.0
+log = logging.getLogger(__name__)
 
 LOCAL_CREDENTIALS = {
     # moto accepts any credentials; fixed fake ones guarantee real ones are never used locally.
@@ -38,6 +44,9 @@ class LocalStack:
         self._gateway: Any = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._sweeper: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.sweeps = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -98,9 +107,29 @@ class LocalStack:
                          cors_origins=origins)
         self._thread = threading.Thread(target=self._server.serve_forever, name="chalice-local", daemon=True)
         self._thread.start()
+        self.sweep_every_s = float(env.get("PBFM_LOCAL_SWEEP_EVERY") or DEFAULT_SWEEP_EVERY_S)
+        if self.sweep_every_s > 0:
+            self._stopping.clear()
+            self._sweeper = threading.Thread(target=self._sweep_forever, name="local-sweeper", daemon=True)
+            self._sweeper.start()
         return self
 
+    def _sweep_forever(self) -> None:
+        # What the scheduled sweep does in AWS, off every request's path.
+        while not self._stopping.wait(self.sweep_every_s):
+            try:
+                self.service.sweep_all()
+                self.sweeps += 1
+            except Exception:
+                if self._stopping.is_set():
+                    return
+                log.exception("local sweep failed")
+
     def stop(self) -> None:
+        self._stopping.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=30)
+            self._sweeper = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -75,6 +75,11 @@ class MemoryEventStore:
         self._clients: dict[tuple[str, str], ClientRecord] = {}
         self._events: dict[str, dict[int, _StoredItem]] = {}
         self._last_refresh: dict[str, float] = {}
+        # FANOUT# items: (session, client) -> (live queue URL, expires_at).
+        self._fanout: dict[tuple[str, str], tuple[str, int]] = {}
+        # COUNTER# items: (session, name) -> count; roster_seq is METADATA's, kept beside it.
+        self._counters: dict[tuple[str, str], int] = {}
+        self._roster_seq: dict[str, int] = {}
 
     # -- sessions
 
@@ -89,10 +94,11 @@ class MemoryEventStore:
                     return current, False
             record = SessionRecord(
                 session_id=session_id, status="active", seq=0, master_client_id=None, created_at=now,
-                title=title, snapshot_seq=0, snapshot_key=None, expires_at=int(now + ttl_s), fanout={},
+                title=title, snapshot_seq=0, snapshot_key=None, expires_at=int(now + ttl_s), fanout_version=0,
                 last_sweep=0.0,
             )
             self._sessions[session_id] = record
+            self._roster_seq[session_id] = 0
             return _copy_session(record), True
 
     def get_session(self, session_id: str) -> SessionRecord | None:
@@ -130,22 +136,85 @@ class MemoryEventStore:
             record = self._sessions.get(session_id)
             if record is None or not record.active or record.master_client_id != expected:
                 return False
-            self._sessions[session_id] = replace(record, master_client_id=new_master)
+            self._sessions[session_id] = replace(record, master_client_id=new_master, master_heartbeat=self._clock())
             return True
 
     def mark_ended(self, session_id: str) -> None:
         self._update(session_id, status="ended")
 
-    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str) -> None:
+    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str) -> int:
         with self._lock:
-            record = self._existing(session_id)
-            self._sessions[session_id] = replace(record, fanout={**record.fanout, client_id: live_queue_url})
+            self._fanout[(session_id, client_id)] = (live_queue_url, self._existing(session_id).expires_at)
+            return self._bump(session_id, "fanout_version")
 
-    def remove_from_fanout(self, session_id: str, client_id: str) -> None:
+    def remove_from_fanout(self, session_id: str, client_id: str) -> int:
+        with self._lock:
+            self._fanout.pop((session_id, client_id), None)
+            return self._bump(session_id, "fanout_version")
+
+    def fanout(self, session_id: str) -> tuple[int, dict[str, str]]:
+        now = self._clock()
+        with self._lock:
+            version = self.require_session(session_id, active=False).fanout_version
+            return version, {cid: url for (sid, cid), (url, expires_at) in self._fanout.items()
+                             if sid == session_id and not expires_at < now}
+
+    def _bump(self, session_id: str, attribute: str) -> int:
         with self._lock:
             record = self._existing(session_id)
-            fanout = {k: v for k, v in record.fanout.items() if k != client_id}
-            self._sessions[session_id] = replace(record, fanout=fanout)
+            changes: dict[str, Any] = {attribute: int(getattr(record, attribute)) + 1}
+            self._sessions[session_id] = replace(record, **changes)
+            return int(changes[attribute])
+
+    def touch_master(self, session_id: str, client_id: str, now: float) -> bool:
+        with self._lock:
+            record = self._sessions.get(session_id)
+            if record is None or record.master_client_id != client_id:
+                return False
+            self._sessions[session_id] = replace(record, master_heartbeat=now)
+            return True
+
+    def bump_roster(self, session_id: str) -> None:
+        self._bump(session_id, "roster_version")
+
+    def claim_roster(self, session_id: str, previous: float, now: float) -> bool:
+        with self._lock:
+            record = self._sessions.get(session_id)
+            if record is None or record.roster_announced_at != previous:
+                return False
+            self._sessions[session_id] = replace(record, roster_announced_at=now)
+            return True
+
+    def mark_roster_announced(self, session_id: str, version: int, seq: int) -> bool:
+        with self._lock:
+            record = self._sessions.get(session_id)
+            if record is None or not self._roster_seq.get(session_id, 0) < seq:
+                return False
+            self._roster_seq[session_id] = seq
+            self._sessions[session_id] = replace(record, roster_announced=version)
+            return True
+
+    def reserve_slot(self, session_id: str, counter: str, limit: int) -> bool:
+        with self._lock:
+            count = self._counters.get((session_id, counter), 0)
+            if count >= limit:
+                return False
+            self._counters[(session_id, counter)] = count + 1
+            return True
+
+    def release_slot(self, session_id: str, counter: str) -> None:
+        with self._lock:
+            count = self._counters.get((session_id, counter), 0)
+            if count > 0:
+                self._counters[(session_id, counter)] = count - 1
+
+    def slots(self, session_id: str, counter: str) -> int:
+        with self._lock:
+            return self._counters.get((session_id, counter), 0)
+
+    def set_slots(self, session_id: str, counter: str, value: int) -> None:
+        with self._lock:
+            self._counters[(session_id, counter)] = value
 
     def claim_sweep(self, session_id: str, previous: float, now: float) -> bool:
         with self._lock:
@@ -201,11 +270,21 @@ class MemoryEventStore:
             clients = [c for c in clients if c.active]
         return sorted(clients, key=lambda c: (c.joined_at, c.client_id))
 
-    def touch_client(self, session_id: str, client_id: str) -> None:
+    def touch_client(self, session_id: str, client_id: str) -> bool:
         with self._lock:
             record = self._clients.get((session_id, client_id))
-            if record is not None:
-                self._clients[(session_id, client_id)] = replace(record, last_heartbeat=self._clock())
+            if record is None:
+                return False
+            self._clients[(session_id, client_id)] = replace(record, last_heartbeat=self._clock(), away=False)
+            return record.away
+
+    def mark_client_away(self, session_id: str, client_id: str, silent_since: float) -> bool:
+        with self._lock:
+            record = self._clients.get((session_id, client_id))
+            if record is None or not record.active or record.away or not record.last_heartbeat < silent_since:
+                return False
+            self._clients[(session_id, client_id)] = replace(record, away=True)
+            return True
 
     def mark_client_gone(self, session_id: str, client_id: str) -> bool:
         with self._lock:
@@ -237,7 +316,7 @@ class MemoryEventStore:
                 if record.seq < seq:
                     record = replace(record, seq=seq)
                     self._sessions[session_id] = record
-                return Appended(_copy_event(event), dict(record.fanout))
+                return Appended(_copy_event(event), record.fanout_version)
         raise Conflict(f"Too many concurrent writers on session {session_id!r}; try again.")
 
     def events_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[StoredEvent]:
@@ -249,7 +328,7 @@ class MemoryEventStore:
 
 
 def _copy_session(record: SessionRecord) -> SessionRecord:
-    return replace(record, fanout=dict(record.fanout))
+    return replace(record)
 
 
 def _copy_event(event: StoredEvent) -> StoredEvent:

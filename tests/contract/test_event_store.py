@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -24,8 +25,9 @@ def test_creating_a_session_is_idempotent_while_it_lives(backend: Backend, sessi
     again, created_again = backend.store.create_session(session_id, "other", TTL)
     assert (created, created_again) == (True, False)
     assert again == first
-    assert (first.status, first.seq, first.title, first.master_client_id, first.fanout) == ("active", 0, "title",
-                                                                                           None, {})
+    assert (first.status, first.seq, first.title, first.master_client_id, first.fanout_version) == (
+        "active", 0, "title", None, 0)
+    assert backend.store.fanout(session_id) == (0, {})
     assert first.expires_at == int(backend.clock() + TTL)
 
 
@@ -105,18 +107,119 @@ def test_concurrent_writers_get_distinct_gapless_sequence_numbers(backend: Backe
     assert store.require_session(session_id).seq == 60
 
 
-def test_the_fan_out_set_is_returned_as_it_is_after_the_write(backend: Backend, session_id: str) -> None:
+def test_the_fan_out_set_is_one_item_per_browser_behind_a_version_the_append_returns(
+        backend: Backend, session_id: str) -> None:
     store = backend.store
     store.create_session(session_id, None, TTL)
+    assert store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a") == 1
+    assert store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b") == 2
+    assert store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b") == 3
+    assert store.append(session_id, "PRICE_UPDATE", None, None, TTL).fanout_version == 3
+    assert store.fanout(session_id) == (3, {"aaaaaaaaaaaa": "https://q/a", "bbbbbbbbbbbb": "https://q/b"})
+    assert store.remove_from_fanout(session_id, "aaaaaaaaaaaa") == 4
+    assert store.remove_from_fanout(session_id, "cccccccccccc") == 5
+    assert store.append(session_id, "PRICE_UPDATE", None, None, TTL).fanout_version == 5
+    assert store.fanout(session_id) == (5, {"bbbbbbbbbbbb": "https://q/b"})
+    assert store.require_session(session_id).fanout_version == 5
+
+
+def test_a_recreated_session_does_not_inherit_its_predecessors_fan_out(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, 10)
     store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a")
-    store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b")
-    store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b")
-    assert store.append(session_id, "PRICE_UPDATE", None, None, TTL).fanout == {
-        "aaaaaaaaaaaa": "https://q/a", "bbbbbbbbbbbb": "https://q/b"}
-    store.remove_from_fanout(session_id, "aaaaaaaaaaaa")
-    store.remove_from_fanout(session_id, "cccccccccccc")
-    assert store.append(session_id, "PRICE_UPDATE", None, None, TTL).fanout == {"bbbbbbbbbbbb": "https://q/b"}
-    assert store.require_session(session_id).fanout == {"bbbbbbbbbbbb": "https://q/b"}
+    backend.clock.advance(11)
+    store.create_session(session_id, None, TTL)
+    assert store.fanout(session_id) == (0, {})
+
+
+def test_the_masters_heartbeat_is_on_metadata(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    assert not store.touch_master(session_id, "aaaaaaaaaaaa", 5.0)
+    backend.clock.advance(2)
+    assert store.set_master(session_id, "aaaaaaaaaaaa", None)
+    assert store.require_session(session_id).master_heartbeat == backend.clock()
+    assert store.touch_master(session_id, "aaaaaaaaaaaa", backend.clock() + 7.5)
+    assert not store.touch_master(session_id, "bbbbbbbbbbbb", backend.clock() + 9)
+    assert store.require_session(session_id).master_heartbeat == backend.clock() + 7.5
+
+
+def test_counters_stop_at_their_limit_and_never_go_below_zero(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    assert [store.reserve_slot(session_id, "viewers", 2) for _ in range(3)] == [True, True, False]
+    assert store.slots(session_id, "viewers") == 2
+    assert store.slots(session_id, "tabs#x") == 0
+    store.release_slot(session_id, "viewers")
+    assert store.reserve_slot(session_id, "viewers", 2)
+    for _ in range(4):
+        store.release_slot(session_id, "viewers")
+    assert store.slots(session_id, "viewers") == 0
+    store.set_slots(session_id, "viewers", 2)
+    assert not store.reserve_slot(session_id, "viewers", 2)
+
+
+def test_concurrent_reservations_never_pass_the_limit(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    granted: list[bool] = []
+    lock = threading.Lock()
+
+    def reserve() -> None:
+        for _ in range(5):
+            ok = store.reserve_slot(session_id, "viewers", 12)
+            with lock:
+                granted.append(ok)
+
+    threads = [threading.Thread(target=reserve) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert granted.count(True) == 12 and store.slots(session_id, "viewers") == 12
+
+
+def test_the_roster_is_counted_claimed_and_recorded_by_the_announcing_seq(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    store.bump_roster(session_id)
+    store.bump_roster(session_id)
+    record = store.require_session(session_id)
+    assert (record.roster_version, record.roster_announced, record.roster_announced_at) == (2, 0, 0)
+    assert store.claim_roster(session_id, 0, 3.5)
+    assert not store.claim_roster(session_id, 0, 4.0)
+    assert store.mark_roster_announced(session_id, 2, seq=7)
+    # An announcement stored earlier (seq 5) but recorded later does not overwrite the later one.
+    assert not store.mark_roster_announced(session_id, 1, seq=5)
+    record = store.require_session(session_id)
+    assert (record.roster_announced, record.roster_announced_at) == (2, 3.5)
+
+
+def test_a_browser_goes_away_once_and_a_heartbeat_brings_it_back(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    start = backend.clock()
+    store.put_client(client(session_id, "aaaaaaaaaaaa", start))
+    assert not store.mark_client_away(session_id, "aaaaaaaaaaaa", start)  # not silent since before then
+    assert store.mark_client_away(session_id, "aaaaaaaaaaaa", start + 1)
+    assert not store.mark_client_away(session_id, "aaaaaaaaaaaa", start + 1)
+    away = store.get_client(session_id, "aaaaaaaaaaaa")
+    assert away is not None and away.away and away.active
+    backend.clock.advance(5)
+    assert store.touch_client(session_id, "aaaaaaaaaaaa") is True
+    assert store.touch_client(session_id, "aaaaaaaaaaaa") is False
+    back = store.get_client(session_id, "aaaaaaaaaaaa")
+    assert back is not None and not back.away and back.last_heartbeat == backend.clock()
+    store.mark_client_gone(session_id, "aaaaaaaaaaaa")
+    assert not store.mark_client_away(session_id, "aaaaaaaaaaaa", backend.clock() + 10)
+
+
+def test_a_browsers_profile_is_kept_with_it(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    record = replace(client(session_id, "aaaaaaaaaaaa", backend.clock()), browser_id="b" * 16)
+    store.put_client(record)
+    assert store.get_client(session_id, "aaaaaaaaaaaa") == record
 
 
 def test_the_master_changes_only_from_the_expected_one(backend: Backend, session_id: str) -> None:
