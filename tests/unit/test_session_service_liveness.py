@@ -51,8 +51,10 @@ def live_events(service: SessionService, client_id: str) -> list[Envelope]:
     return events
 
 
-def heartbeat_for(service: SessionService, clock: ManualClock, seconds: float, *client_ids: str) -> None:
-    """Let ``seconds`` pass with these browsers heartbeating every interval (and nobody else)."""
+def heartbeat_for(service: SessionService, clock: ManualClock, seconds: float, *client_ids: str,
+                  sweeping: bool = False) -> None:
+    """Let ``seconds`` pass with these browsers heartbeating every interval (and nobody else);
+    with ``sweeping``, the scheduled sweep runs too, as it does in AWS and in the local stack."""
     step = SETTINGS.heartbeat_interval_s
     elapsed = 0.0
     while elapsed < seconds:
@@ -60,6 +62,8 @@ def heartbeat_for(service: SessionService, clock: ManualClock, seconds: float, *
         elapsed += step
         for client_id in client_ids:
             service.heartbeat(SID, client_id)
+        if sweeping:
+            service.sweep_all()
 
 
 def test_a_silent_master_is_replaced_by_the_longest_connected_live_observer(
@@ -94,16 +98,22 @@ def test_stale_browsers_are_removed_with_their_queues(service: SessionService, c
     silent = join(service, clock).client
     live_events(service, alive.client_id)
 
-    heartbeat_for(service, clock, SETTINGS.stale_after_s - 10, alive.client_id)
+    # Heartbeats alone never remove anyone: removal is the sweep's work, off every browser's request.
+    heartbeat_for(service, clock, 2 * SETTINGS.stale_after_s, alive.client_id)
+    record = service.store.get_client(SID, silent.client_id)
+    assert record is not None and record.active and service.queues.exists(silent.live_queue_url)
+    assert [p.client_id for p in service.live_participants(SID, alive.client_id)] == [alive.client_id]
+    service.store.touch_client(SID, silent.client_id)
+    heartbeat_for(service, clock, SETTINGS.stale_after_s - 10, alive.client_id, sweeping=True)
     record = service.store.get_client(SID, silent.client_id)
     assert record is not None and record.active and service.queues.exists(silent.live_queue_url)
 
-    heartbeat_for(service, clock, 20, alive.client_id)
+    heartbeat_for(service, clock, 20, alive.client_id, sweeping=True)
     record = service.store.get_client(SID, silent.client_id)
     assert record is not None and not record.active
     assert not service.queues.exists(silent.live_queue_url)
     assert not service.queues.exists(silent.history_queue_url)
-    assert set(service.store.require_session(SID).fanout) == {alive.client_id}
+    assert set(service.store.fanout(SID)[1]) == {alive.client_id}
     assert [p.client_id for p in service.participants(SID)[1]] == [alive.client_id]
     assert service.heartbeat(SID, alive.client_id)[0] is Role.MASTER
     # The others were told: the last PARTICIPANTS event lists only the live browser.
