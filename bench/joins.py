@@ -73,7 +73,8 @@ def stale_removal(stack: LocalStack, viewers: int) -> dict[str, Any]:
         for browser in browsers:
             db.update_item(TableName=table,
                            Key={"PK": {"S": f"SESSION#{crowded}"}, "SK": {"S": f"CLIENT#{browser.client_id}"}},
-                           UpdateExpression="SET last_heartbeat = :t", ExpressionAttributeValues={":t": {"N": str(stale_at)}})
+                           UpdateExpression="SET last_heartbeat = :t",
+                           ExpressionAttributeValues={":t": {"N": str(stale_at)}})
         done = threading.Event()
         took: list[float] = []
 

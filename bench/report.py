@@ -28,6 +28,12 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
         row("update latency p95", None, targets["update_p95_ms"], "ms")
     registration = figures.get("registration", {}).get("all", {})
     row("registration p95", registration.get("p95_ms"), targets["registration_p95_ms"], "ms")
+    scaling = figures.get("joins", {}).get("join_scaling")
+    row("join p95, last 20 / first 20 of one session", scaling["last_over_first_p95"] if scaling else None,
+        targets["join_last_over_first"], "x")
+    removal = figures.get("joins", {}).get("stale_removal")
+    row("longest other request during stale removal", removal["longest_other_request_ms"] if removal else None,
+        targets["stale_removal_longest_other_ms"], "ms")
     late = {r["history"]: r for r in figures.get("late_joiner", [])}
     largest = late.get(10_000)
     row("late joiner p95 at 10,000 events", largest["join_to_caught_up"]["p95_ms"] if largest else None,
@@ -61,6 +67,16 @@ def _figures_table(result: dict[str, Any]) -> list[str]:
     line("registration (all joins)", registration.get("all"))
     line("  first join (master)", registration.get("first_join"))
     line("  later joins (observers)", registration.get("observer_join"))
+    scaling = figures.get("joins", {}).get("join_scaling")
+    if scaling:
+        line("join into one session, first 20", scaling["first"])
+        line(f"join into one session, last 20 of {scaling['joins']}", scaling["last"])
+    removal = figures.get("joins", {}).get("stale_removal")
+    if removal:
+        line("MCP update, other session, before", removal["other_requests_before"])
+        line(f"  same, while {removal['viewers']} stale are removed", removal["other_requests_during"])
+        lines.append(f"  removal of {removal['viewers']} stale browsers: {removal['removal_s']} s, "
+                     f"all removed: {removal['removed_all']}, max RSS {removal['max_rss_mb_after']} MB")
     for late in figures.get("late_joiner", []):
         line(f"late joiner, {late['history']:,} events", late["join_to_caught_up"])
     for fan in figures.get("fanout", []):

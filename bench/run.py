@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import fanout, floor, late_joiner, registration
+from bench import fanout, floor, joins, late_joiner, registration
 from bench.report import render_table
 from pbfm_tooling.local_stack import LocalStack
 
@@ -22,6 +22,7 @@ RESULTS = Path(__file__).parent / "results"
 TARGETS = {
     "update_p95_ms": 150.0, "update_over_floor": 3.0, "registration_p95_ms": 300.0,
     "late_joiner_10000_ms": 1000.0, "fanout_over_floor": 1.2, "boot_ms": 4000.0,
+    "join_last_over_first": 1.5, "stale_removal_longest_other_ms": 100.0,
 }
 BENCH_OVERRIDES = {
     "PBFM_PRICE_SOURCE": "simulated",
@@ -61,7 +62,7 @@ def _progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-FIGURES = ("registration", "late_joiner", "fanout", "chromium")
+FIGURES = ("registration", "joins", "late_joiner", "fanout", "chromium")
 
 
 def run_figures(stack: LocalStack, *, quick: bool, only: set[str]) -> dict[str, Any]:
@@ -73,6 +74,9 @@ def run_figures(stack: LocalStack, *, quick: bool, only: set[str]) -> dict[str, 
         _progress("registration")
         figures["registration"] = registration.measure(stack, sessions=3 if quick else 10,
                                                        per_session=4 if quick else 5)
+    if "joins" in only:
+        _progress("joins into one session, and stale-browser removal")
+        figures["joins"] = joins.measure(stack, joins=40 if quick else 200, viewers=20 if quick else 100)
     if "fanout" in only:
         _progress("fan-out")
         figures["fanout"] = fanout.measure(stack, [1, 10] if quick else [1, 10, 50, 200],

@@ -215,7 +215,8 @@ class DynamoEventStore:
         return int(response["Attributes"][attribute]["N"])
 
     def touch_master(self, session_id: str, client_id: str, now: float) -> bool:
-        return self._conditional("recording the master's heartbeat", Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+        return self._conditional("recording the master's heartbeat",
+                                 Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
                                  UpdateExpression="SET master_heartbeat = :now",
                                  ConditionExpression="master_client_id = :me",
                                  ExpressionAttributeValues={":now": {"N": repr(now)}, ":me": {"S": client_id}})

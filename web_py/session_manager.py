@@ -40,6 +40,9 @@ BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 15.0
 # When the session does not exist yet, the page waits for the AI to create it.
 MISSING_SESSION_RETRY_S = 5.0
+# A full session (409: its viewer cap, or this browser's tab cap) frees a place only when someone
+# leaves: ask again about twice a minute, jittered so a crowd does not come back at once.
+FULL_SESSION_RETRY_S = 30.0
 # A history queue that stays empty this many polls lost its messages (e.g. a reload mid-history
 # left them invisible): join again, which sends the history anew.
 EMPTY_HISTORY_POLLS = 3
@@ -495,6 +498,11 @@ class SessionManager:
                     if exc.status == 410:
                         await self._finish_ended_session()
                         return
+                    if exc.status == 409:
+                        message = exc.body.get("message") if isinstance(exc.body, dict) else None
+                        self._set_view(connection="connecting", notice=message or "This session is full; waiting…")
+                        await self._sleep(FULL_SESSION_RETRY_S * (0.5 + self._jitter()))
+                        continue
                     # Any other refusal of a join: retry, but never in a tight loop.
                     backoff = await self._back_off(backoff, exc)
                     continue

@@ -23,5 +23,9 @@ def test_quick_bench_writes_results(tmp_path: Path, capsys: pytest.CaptureFixtur
                for row in figures["late_joiner"])
     assert [row["browsers"] for row in figures["fanout"]] == [1, 10]
     assert all(set(row["delivered"]) == {row["browsers"]} for row in figures["fanout"])
+    joins = figures["joins"]
+    assert joins["join_scaling"]["first"]["n"] == joins["join_scaling"]["last"]["n"] == 20
+    assert joins["stale_removal"]["removed_all"] and joins["stale_removal"]["other_requests_during"]["n"] > 0
     assert (tmp_path / written.name.replace(".json", ".svg")).read_text().startswith("<svg")
-    assert "registration p95" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "registration p95" in out and "longest other request during stale removal" in out

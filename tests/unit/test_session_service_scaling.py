@@ -205,7 +205,7 @@ def test_a_browser_joining_through_another_container_gets_every_later_event_live
 def test_a_joiner_that_finds_the_master_silent_fails_over_at_once(backends: Backends, clock: ManualClock) -> None:
     service, _, _ = backends.service(clock)
     service.create_session(SID, None)
-    master = service.join(SID, None).client.client_id
+    service.join(SID, None)
     clock.advance(1)
     observer = service.join(SID, None).client.client_id
     clock.advance(SETTINGS.heartbeat_timeout_s - 5)

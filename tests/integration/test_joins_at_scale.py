@@ -1,0 +1,114 @@
+"""Joins at scale on the real local stack (moto server + Chalice over HTTP): the server's work per
+join stays constant, and a publish through another process's cache never misses a browser.
+
+Timings are a benchmark's business (bench/joins.py); these tests count the work instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from chalice_app.context import build_service
+from chalice_app.sessions import SessionService
+from pbfm_tooling.local_stack import LocalStack
+from web_py.messages import Envelope, MessageType
+
+
+class Counting:
+    """Forwards every call to the wrapped port and counts it by method name."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not callable(attribute):
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
+@pytest.fixture
+def counted(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Counting, Counting]]:
+    store, queues = Counting(stack.service.store), Counting(stack.service.queues)
+    monkeypatch.setattr(stack.service, "store", store)
+    monkeypatch.setattr(stack.service, "queues", queues)
+    yield store, queues
+
+
+def test_the_60th_join_costs_the_server_what_the_2nd_did(stack: LocalStack, session_id: str,
+                                                         counted: tuple[Counting, Counting]) -> None:
+    store, queues = counted
+    stack.service.create_session(session_id, None)
+    work = []
+    master: str | None = None
+    for _ in range(60):
+        if master is not None:
+            # A live master (heartbeating, outside the counted join) keeps its role.
+            stack.service.heartbeat(session_id, master)
+        store.calls.clear()
+        queues.calls.clear()
+        with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+            response = http.post("/api/webpage_join_session", json={"session_id": session_id})
+        assert response.status_code == 200, response.text
+        work.append((Counter(store.calls), Counter(queues.calls)))
+        master = master or response.json()["client_id"]
+    assert all(w == work[1] for w in work[2:]), [w for w in work[2:] if w != work[1]][:1]
+    store_calls, queue_calls = work[-1]
+    # No Query of the browsers or the fan-out set, and nothing sent to the 59 others.
+    assert store_calls["list_clients"] == 0 and store_calls["fanout"] == 0
+    assert queue_calls == Counter({"create": 1, "send_all": 1})
+
+
+def _drain(service: SessionService, session_id: str, client_id: str, queue: str) -> list[int]:
+    seqs: list[int] = []
+    while batch := service.poll(session_id, client_id, queue, 0, 10):
+        seqs.extend(Envelope.from_json(body).seq for _, body in batch)
+        service.delete(session_id, client_id, queue, [handle for handle, _ in batch])
+    return seqs
+
+
+def test_a_publish_from_another_container_never_misses_a_browser_that_joined_before_it(
+        stack: LocalStack, session_id: str) -> None:
+    # Two processes, two fan-out caches, one table: browsers join through the stack's service while
+    # another service (a second Lambda container) streams events, its cache warm all along.
+    publisher = build_service(stack.settings)
+    joiner = stack.service
+    joiner.create_session(session_id, None)
+    joiner.join(session_id, None)
+    done = threading.Event()
+    published: list[int] = []
+
+    def stream() -> None:
+        for _ in range(120):
+            delivery = publisher.publish(session_id, MessageType.ROLE_CHANGE, payload={
+                "master_client_id": "aaaaaaaaaaaa", "previous_master_client_id": None, "reason": "transfer"})
+            published.append(delivery.seq)
+        done.set()
+
+    writer = threading.Thread(target=stream)
+    writer.start()
+    joined = []
+    while not done.is_set() and len(joined) < 12:
+        joined.append(joiner.join(session_id, None))
+    writer.join()
+    assert len(joined) >= 4 and published
+    final = published[-1]
+    for outcome in joined:
+        client_id = outcome.client.client_id
+        live = set(_drain(joiner, session_id, client_id, "live"))
+        # Every event stored after the history was read reached the live queue: none left to repair.
+        missing = set(range(outcome.history_last_seq + 1, final + 1)) - live
+        assert not missing, (client_id, outcome.history_last_seq, sorted(missing)[:5])
+    assert publisher.fanout_reads < len(published)  # the cache answered most publishes

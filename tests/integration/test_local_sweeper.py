@@ -1,0 +1,114 @@
+"""The local stack's sweeper thread: what the schedule does in AWS, with no browser request involved.
+
+A stack of its own (the shared one runs without a sweeper, see tests/conftest.py), on short
+timings: silent browsers leave the participant list, stale ones are removed with their queues,
+one coalesced list is announced, and caps answer 409 with a message a page can show.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from pbfm_tooling.headless_browser import HeadlessBrowser
+from pbfm_tooling.local_stack import LocalStack
+from tests.conftest import TEST_OVERRIDES
+from web_py.messages import MessageType
+
+OVERRIDES = {
+    **TEST_OVERRIDES,
+    "PBFM_HEARTBEAT_INTERVAL": "0.5",
+    "PBFM_HEARTBEAT_TIMEOUT": "1",
+    "PBFM_STALE_AFTER": "6",
+    "PBFM_PARTICIPANTS_EVERY": "0.2",
+    "PBFM_LOCAL_SWEEP_EVERY": "0.3",
+    "PBFM_MAX_VIEWERS": "3",
+    "PBFM_MAX_TABS_PER_BROWSER": "2",
+}
+
+
+@pytest.fixture(scope="module")
+def sweeping() -> Iterator[LocalStack]:
+    with LocalStack(overrides=OVERRIDES) as running:
+        yield running
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def test_the_sweeper_removes_browsers_that_left_without_any_request(sweeping: LocalStack) -> None:
+    session_id = "sw-" + secrets.token_hex(4)
+    sweeping.service.create_session(session_id, None)
+    browsers = [HeadlessBrowser(sweeping.base_url, session_id) for _ in range(2)]
+    records = []
+    for browser in browsers:
+        browser.join()
+        record = sweeping.service.store.get_client(session_id, browser.client_id)
+        assert record is not None
+        records.append(record)
+    # Everybody left (no heartbeat, no poll from now on): the sweeper alone cleans up.
+    wait_for(lambda: not sweeping.service.store.list_clients(session_id))
+    for record in records:
+        assert not sweeping.service.queues.exists(record.live_queue_url)
+        assert not sweeping.service.queues.exists(record.history_queue_url)
+    assert sweeping.service.store.fanout(session_id)[1] == {}
+    for browser in browsers:
+        browser.close()
+
+
+def test_a_silent_browser_leaves_the_list_before_it_is_removed(sweeping: LocalStack) -> None:
+    session_id = "sw-" + secrets.token_hex(4)
+    sweeping.service.create_session(session_id, None)
+    alive, silent = HeadlessBrowser(sweeping.base_url, session_id), HeadlessBrowser(sweeping.base_url, session_id)
+    alive.join()
+    silent.join()
+    assert alive.client_id is not None and silent.client_id is not None
+
+    def listed() -> list[str]:
+        alive.heartbeat()
+        alive.catch_up(sweeping.service.store.require_session(session_id).seq)
+        return [p.client_id for p in alive.state.participants]
+
+    wait_for(lambda: listed() == [alive.client_id, silent.client_id])
+    wait_for(lambda: listed() == [alive.client_id])
+    record = sweeping.service.store.get_client(session_id, silent.client_id)
+    assert record is not None and record.away  # left out of the list, not yet removed
+    wait_for(lambda: not (sweeping.service.store.get_client(session_id, silent.client_id) or record).active)
+    events = sweeping.service.store.events_after(session_id, 0)
+    announced = [e for e in events if e.type == MessageType.PARTICIPANTS.value]
+    # Coalesced: a handful of lists for two joins, one going silent and one removal, not one per send.
+    assert 2 <= len(announced) <= 4
+    alive.close()
+    silent.close()
+
+
+def test_caps_answer_409_with_a_message(sweeping: LocalStack) -> None:
+    session_id = "cap-" + secrets.token_hex(4)
+    sweeping.service.create_session(session_id, None)
+    with httpx.Client(base_url=sweeping.base_url, timeout=30) as one_browser:
+        tabs = [one_browser.post("/api/webpage_join_session", json={"session_id": session_id},
+                                 headers={"X-PBFM-Tab": f"tab{n}"}) for n in range(3)]
+        assert [t.status_code for t in tabs] == [200, 200, 409]
+        assert tabs[2].json()["error"] == "session_full" and "2 tabs" in tabs[2].json()["message"]
+    with httpx.Client(base_url=sweeping.base_url, timeout=30) as other, \
+            httpx.Client(base_url=sweeping.base_url, timeout=30) as third:
+        assert other.post("/api/webpage_join_session", json={"session_id": session_id}).status_code == 200
+        refused = third.post("/api/webpage_join_session", json={"session_id": session_id})
+        assert refused.status_code == 409 and "full (3 viewers)" in refused.json()["message"]
+
+
+def test_stopping_the_stack_stops_its_sweeper() -> None:
+    stack = LocalStack(overrides=OVERRIDES).start()
+    sweeper = stack._sweeper
+    assert sweeper is not None and sweeper.is_alive()
+    wait_for(lambda: stack.sweeps > 0)
+    stack.stop()
+    assert not sweeper.is_alive()
