@@ -186,7 +186,7 @@ class SessionService:
         settings = self.settings
         if not self.store.reserve_slot(session.session_id, viewers_counter(session), settings.max_viewers):
             raise SessionFull(f"This session is full ({settings.max_viewers} viewers); try again later.",
-                              details={"limit": settings.max_viewers, "retry_after_s": settings.stale_after_s})
+                              details={"limit": settings.max_viewers})
         if browser_id is not None and not self.store.reserve_slot(
                 session.session_id, tabs_counter(session, browser_id), settings.max_tabs_per_browser):
             self.store.release_slot(session.session_id, viewers_counter(session))
@@ -493,11 +493,13 @@ class SessionService:
         master_gone = master is not None and all(c.client_id != master for c in clients)
         if (master is None and clients) or master_gone or self._master_is_silent(session, now):
             self._fail_over(session_id, master, clients)
-        for client in clients:
-            if now - client.last_heartbeat > settings.heartbeat_timeout_s and \
-                    self.store.mark_client_away(session_id, client.client_id, now - settings.heartbeat_timeout_s):
-                self.store.bump_roster(session_id)
         stale = [c for c in clients if now - c.last_heartbeat > settings.stale_after_s]
+        silent = [c for c in clients if not c.away and settings.heartbeat_timeout_s < now - c.last_heartbeat
+                  <= settings.stale_after_s]
+        went_away = [c for c in silent
+                     if self.store.mark_client_away(session_id, c.client_id, now - settings.heartbeat_timeout_s)]
+        if went_away:
+            self.store.bump_roster(session_id)  # once for all of them: the list is announced coalesced
         for n, client in enumerate(stale):
             if n and n % REMOVAL_BATCH == 0:
                 time.sleep(REMOVAL_PAUSE_S)

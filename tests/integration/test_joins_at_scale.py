@@ -92,7 +92,7 @@ def test_a_publish_from_another_container_never_misses_a_browser_that_joined_bef
     published: list[int] = []
 
     def stream() -> None:
-        for _ in range(120):
+        for _ in range(80):
             delivery = publisher.publish(session_id, MessageType.ROLE_CHANGE, payload={
                 "master_client_id": "aaaaaaaaaaaa", "previous_master_client_id": None, "reason": "transfer"})
             published.append(delivery.seq)

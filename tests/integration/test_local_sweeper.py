@@ -7,9 +7,11 @@ one coalesced list is announced, and caps answer 409 with a message a page can s
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -21,9 +23,9 @@ from web_py.messages import MessageType
 
 OVERRIDES = {
     **TEST_OVERRIDES,
-    "PBFM_HEARTBEAT_INTERVAL": "0.5",
-    "PBFM_HEARTBEAT_TIMEOUT": "1",
-    "PBFM_STALE_AFTER": "6",
+    "PBFM_HEARTBEAT_INTERVAL": "1",
+    "PBFM_HEARTBEAT_TIMEOUT": "3",
+    "PBFM_STALE_AFTER": "8",
     "PBFM_PARTICIPANTS_EVERY": "0.2",
     "PBFM_LOCAL_SWEEP_EVERY": "0.3",
     "PBFM_MAX_VIEWERS": "3",
@@ -31,9 +33,20 @@ OVERRIDES = {
 }
 
 
+@contextmanager
+def own_environment() -> Iterator[None]:
+    # A stack writes its PBFM_* settings into os.environ; these caps must not reach later stacks.
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="module")
 def sweeping() -> Iterator[LocalStack]:
-    with LocalStack(overrides=OVERRIDES) as running:
+    with own_environment(), LocalStack(overrides=OVERRIDES) as running:
         yield running
 
 
@@ -106,9 +119,10 @@ def test_caps_answer_409_with_a_message(sweeping: LocalStack) -> None:
 
 
 def test_stopping_the_stack_stops_its_sweeper() -> None:
-    stack = LocalStack(overrides=OVERRIDES).start()
-    sweeper = stack._sweeper
-    assert sweeper is not None and sweeper.is_alive()
-    wait_for(lambda: stack.sweeps > 0)
-    stack.stop()
-    assert not sweeper.is_alive()
+    with own_environment():
+        stack = LocalStack(overrides=OVERRIDES).start()
+        sweeper = stack._sweeper
+        assert sweeper is not None and sweeper.is_alive()
+        wait_for(lambda: stack.sweeps > 0)
+        stack.stop()
+        assert not sweeper.is_alive()
