@@ -22,6 +22,7 @@ import httpx
 from bench.harness import browser_http, new_session, register_bulk
 from bench.stats import summary
 from pbfm_tooling.local_stack import LocalStack
+from pbfm_tooling.page_runner import PageRunner
 
 EDGE = 20
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
@@ -60,10 +61,15 @@ def _mcp_update(http: httpx.Client, session_id: str) -> float:
 
 
 def stale_removal(stack: LocalStack, viewers: int) -> dict[str, Any]:
+    with PageRunner(stack.base_url) as pages:
+        return _stale_removal(stack, pages, viewers)
+
+
+def _stale_removal(stack: LocalStack, pages: PageRunner, viewers: int) -> dict[str, Any]:
     crowded = new_session(stack, "stale")
     other = new_session(stack, "other")
-    browsers = register_bulk(stack, crowded, viewers)
-    watcher = register_bulk(stack, other, 1)
+    browsers = register_bulk(stack, pages, crowded, viewers)
+    register_bulk(stack, pages, other, 1)
     service = stack.service
     rss_before = _rss_mb()
     with browser_http(stack) as http:
@@ -91,8 +97,6 @@ def stale_removal(stack: LocalStack, viewers: int) -> dict[str, Any]:
             during.append(_mcp_update(http, other))
         remover.join()
     remaining = [c.client_id for c in service.store.list_clients(crowded)]
-    for browser in [*browsers, *watcher]:
-        browser.close()
     return {"viewers": viewers, "removal_s": round(took[0], 3), "removed_all": not remaining,
             "other_requests_before": summary(floor), "other_requests_during": summary(during),
             "longest_other_request_ms": round(max(during) * 1000, 1) if during else None,

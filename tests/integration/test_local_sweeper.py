@@ -16,8 +16,8 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from pbfm_tooling.headless_browser import HeadlessBrowser
 from pbfm_tooling.local_stack import LocalStack
+from pbfm_tooling.page_runner import PageRunner
 from tests.conftest import TEST_OVERRIDES
 from web_py.messages import MessageType
 
@@ -60,47 +60,42 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 60) -> None:
 def test_the_sweeper_removes_browsers_that_left_without_any_request(sweeping: LocalStack) -> None:
     session_id = "sw-" + secrets.token_hex(4)
     sweeping.service.create_session(session_id, None)
-    browsers = [HeadlessBrowser(sweeping.base_url, session_id) for _ in range(2)]
     records = []
-    for browser in browsers:
-        browser.join()
-        record = sweeping.service.store.get_client(session_id, browser.client_id)
-        assert record is not None
-        records.append(record)
-    # Everybody left (no heartbeat, no poll from now on): the sweeper alone cleans up.
-    wait_for(lambda: not sweeping.service.store.list_clients(session_id))
+    with PageRunner(sweeping.base_url) as pages:
+        for _ in range(2):
+            joined = pages.open(session_id).join()
+            record = sweeping.service.store.get_client(session_id, joined.client_id)
+            assert record is not None
+            records.append(record)
+        # Everybody left (no heartbeat, no poll from now on): the sweeper alone cleans up.
+        wait_for(lambda: not sweeping.service.store.list_clients(session_id))
     for record in records:
         assert not sweeping.service.queues.exists(record.live_queue_url)
         assert not sweeping.service.queues.exists(record.history_queue_url)
     assert sweeping.service.store.fanout(session_id)[1] == {}
-    for browser in browsers:
-        browser.close()
 
 
 def test_a_silent_browser_leaves_the_list_before_it_is_removed(sweeping: LocalStack) -> None:
     session_id = "sw-" + secrets.token_hex(4)
     sweeping.service.create_session(session_id, None)
-    alive, silent = HeadlessBrowser(sweeping.base_url, session_id), HeadlessBrowser(sweeping.base_url, session_id)
-    alive.join()
-    silent.join()
-    assert alive.client_id is not None and silent.client_id is not None
+    with PageRunner(sweeping.base_url) as pages:
+        alive, silent = pages.open(session_id), pages.open(session_id)
+        alive_id, silent_id = alive.join().client_id, silent.join().client_id
 
-    def listed() -> list[str]:
-        alive.heartbeat()
-        alive.catch_up(sweeping.service.store.require_session(session_id).seq)
-        return [p.client_id for p in alive.state.participants]
+        def listed(*client_ids: str) -> bool:
+            return [p.client_id for p in alive.state.participants] == list(client_ids)
 
-    wait_for(lambda: listed() == [alive.client_id, silent.client_id])
-    wait_for(lambda: listed() == [alive.client_id])
-    record = sweeping.service.store.get_client(session_id, silent.client_id)
-    assert record is not None and record.away  # left out of the list, not yet removed
-    wait_for(lambda: not (sweeping.service.store.get_client(session_id, silent.client_id) or record).active)
-    events = sweeping.service.store.events_after(session_id, 0)
-    announced = [e for e in events if e.type == MessageType.PARTICIPANTS.value]
-    # Coalesced: a handful of lists for two joins, one going silent and one removal, not one per send.
+        # The live page runs its real loop (polls, heartbeats every second); the other never calls again.
+        alive.wait_until(lambda tab: listed(alive_id, silent_id), timeout_s=60)
+        alive.wait_until(lambda tab: listed(alive_id), timeout_s=60)
+        record = sweeping.service.store.get_client(session_id, silent_id)
+        assert record is not None and record.away  # left out of the list, not yet removed
+        wait_for(lambda: not (sweeping.service.store.get_client(session_id, silent_id) or record).active)
+        assert listed(alive_id)
+    announced = [e for e in sweeping.service.store.events_after(session_id, 0)
+                 if e.type == MessageType.PARTICIPANTS.value]
+    # Coalesced: a few lists for two joins, one going silent and one removal, not one per change per send.
     assert 2 <= len(announced) <= 4
-    alive.close()
-    silent.close()
 
 
 def test_caps_answer_409_with_a_message(sweeping: LocalStack) -> None:
