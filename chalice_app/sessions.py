@@ -376,7 +376,7 @@ class SessionService:
         if session is None or not session.active or session.roster_version == session.roster_announced:
             return False
         now = self._clock()
-        if now - session.roster_announced_at < self.settings.participants_every_s:
+        if now - session.roster_announced_at < self._announce_interval(session_id):
             return False
         if not self.store.claim_roster(session_id, session.roster_announced_at, now):
             return False
@@ -387,6 +387,15 @@ class SessionService:
         })
         self.store.mark_roster_announced(session_id, session.roster_version, delivery.seq)
         return True
+
+    def _announce_interval(self, session_id: str) -> float:
+        """The shortest time between two lists: longer for a larger session, so that announcing
+        costs at most ``participant_sends_per_s`` sends a second whatever the session's size (the
+        size as this process last read the fan-out set; unknown, the base interval)."""
+        with self._fanout_lock:
+            cached = self._fanout.get(session_id)
+        browsers = len(cached[1]) if cached is not None else 0
+        return max(self.settings.participants_every_s, browsers / self.settings.participant_sends_per_s)
 
     def live_participants(self, session_id: str, master: str | None) -> list[Participant]:
         """Browsers heartbeating within the timeout (the longest-connected first); silent ones are away."""

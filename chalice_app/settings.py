@@ -42,6 +42,9 @@ class Settings:
     stale_after_s: float = 120.0
     # The participant list goes out at most once per this interval, however many joins and leaves.
     participants_every_s: float = 2.0
+    # ... and less often in a large session: a list costs one send per browser, at most this many a
+    # second (1,000 viewers: a list every 20 s).
+    participant_sends_per_s: float = 50.0
     max_viewers: int = 1000
     max_tabs_per_browser: int = 8
     # Short, so a poll cut mid-flight only holds a FIFO queue back for this long.
@@ -88,6 +91,8 @@ class Settings:
             heartbeat_interval_s=float(get("PBFM_HEARTBEAT_INTERVAL", str(defaults.heartbeat_interval_s))),
             stale_after_s=float(get("PBFM_STALE_AFTER", str(defaults.stale_after_s))),
             participants_every_s=float(get("PBFM_PARTICIPANTS_EVERY", str(defaults.participants_every_s))),
+            participant_sends_per_s=float(
+                get("PBFM_PARTICIPANT_SENDS_PER_S", str(defaults.participant_sends_per_s))),
             max_viewers=int(get("PBFM_MAX_VIEWERS", str(defaults.max_viewers))),
             max_tabs_per_browser=int(get("PBFM_MAX_TABS_PER_BROWSER", str(defaults.max_tabs_per_browser))),
             queue_visibility_timeout_s=int(

@@ -325,3 +325,20 @@ def test_removing_many_stale_browsers_announces_once(backends: Backends, clock: 
     [announced] = drain(service, alive)
     assert announced.type is MessageType.PARTICIPANTS and announced.payload is not None
     assert [p["client_id"] for p in announced.payload["participants"]] == [alive]
+
+
+def test_a_larger_session_gets_its_list_less_often(backends: Backends, clock: ManualClock) -> None:
+    settings = Settings(**{**SETTINGS.__dict__, "participant_sends_per_s": 10})
+    service, _, queues = backends.service(clock, settings)
+    service.create_session(SID, None)
+    for _ in range(30):
+        clock.advance(0.01)
+        service.join(SID, None)
+    assert service.announce_participants(SID)  # 30 sends: at most 10 a second means one list per 3 s
+    service.join(SID, None)
+    clock.advance(SETTINGS.participants_every_s)
+    assert not service.announce_participants(SID)
+    clock.advance(3 - SETTINGS.participants_every_s)
+    queues.calls.clear()
+    assert service.announce_participants(SID)
+    assert queues.calls["send"] == 31
