@@ -23,6 +23,11 @@ from web_py.messages import MessageType
 
 OVERRIDES = {
     **TEST_OVERRIDES,
+    # moto servers in one process share their state: its own table, bucket (CORS) and queues, so its
+    # sweeper never touches the shared stack's sessions nor its bucket's CORS rules.
+    "PBFM_TABLE": "sweeper-test-sessions",
+    "PBFM_BUCKET": "sweeper-test-assets",
+    "PBFM_QUEUE_PREFIX": "sweeper-test",
     "PBFM_HEARTBEAT_INTERVAL": "1",
     "PBFM_HEARTBEAT_TIMEOUT": "3",
     "PBFM_STALE_AFTER": "8",
