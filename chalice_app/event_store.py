@@ -431,7 +431,7 @@ class DynamoEventStore:
                 if _conflicting_item(exc).get("writer", {}).get("S") == writer:
                     after = self._advance_hint(session_id, seq)
                     return Appended(StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload),
-                                    after.fanout)
+                                    after.fanout_version)
                 # Another writer took this number; after a few collisions re-read the hint.
                 if attempt % 4 == 3:
                     time.sleep(random.uniform(0, 0.002))

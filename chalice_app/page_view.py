@@ -10,7 +10,7 @@ from __future__ import annotations
 from chalice_app.models import PageView, ParticipantView, PricePoint, SessionList, SessionSummary
 from chalice_app.page_links import PageLinks
 from chalice_app.roles import Role
-from chalice_app.sessions import SessionService
+from chalice_app.sessions import SessionService, viewers_counter
 from web_py.content import ChartBlock, KeyValueBlock, PriceCardBlock, TextBlock
 
 # The price card's chart shows the recent points; a model needs no more than these to describe it.
@@ -42,7 +42,9 @@ def recent_sessions(service: SessionService, limit: int, links: PageLinks) -> Se
     records = service.store.recent_sessions(limit)
     return SessionList(limit=limit, sessions=[
         SessionSummary(session_id=r.session_id, title=r.title, page_url=links.page_url(r.session_id),
-                       created_at=r.created_at, expires_at=r.expires_at, last_seq=r.seq, browsers=len(r.fanout))
+                       created_at=r.created_at, expires_at=r.expires_at, last_seq=r.seq,
+                       # The places taken (one GetItem): the fan-out set is no longer on METADATA.
+                       browsers=service.store.slots(r.session_id, viewers_counter(r)))
         for r in records
     ])
 
