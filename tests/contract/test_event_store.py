@@ -160,10 +160,6 @@ def test_counters_stop_at_their_limit_and_never_go_below_zero(backend: Backend, 
 
 
 def test_concurrent_reservations_never_pass_the_limit(backend: Backend, session_id: str) -> None:
-    if backend.name == "moto":
-        # DynamoDB evaluates a condition and its update atomically; moto's server does not across
-        # threads (seen here: 15 places granted under a limit of 12). Only the memory store is held to it.
-        pytest.skip("moto's conditional UpdateItem is not atomic under concurrent requests")
     store = backend.store
     store.create_session(session_id, None, TTL)
     granted: list[bool] = []
