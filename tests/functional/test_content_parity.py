@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from chalice_app.application import app
+from chalice_app.mcp_endpoint import mcp_body_limit
 from pbfm_tooling.local_stack import LocalStack
 from web_py.content import MAX_BLOCKS, MAX_POINTS, MAX_ROWS, MAX_SHORT_TEXT, MAX_TEXT, TEXT_STYLES, Layout
 from web_py.messages import MessageError
@@ -280,4 +281,7 @@ LAYOUT = mostly(
 @given(content=LAYOUT)
 def test_server_and_page_agree_on_generated_inputs(parity: Parity, content: Any) -> None:
     limit = parity.stack.service.settings.max_message_bytes
+    # Past /mcp's body cap the transport refuses before any tool sees the content (413, tested in
+    # test_hostile_input); the verdicts compared here are the tool's and the page's.
+    assume(len(json.dumps(content, default=str)) < mcp_body_limit(parity.stack.service.settings) - 4096)
     assert parity.server(content) == expected_server(content, limit)
