@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import sys
 import uuid
@@ -42,7 +43,8 @@ def route_for(app: Any, path: str) -> tuple[str, dict[str, str] | None]:
     raise LookupError(path)
 
 
-def proxy_event(app: Any, method: str, path: str, body: Any = None, cookie: str | None = None) -> dict[str, Any]:
+def proxy_event(app: Any, method: str, path: str, body: Any = None, cookie: str | None = None,
+                authorization: str | None = None) -> dict[str, Any]:
     resource, params = route_for(app, path)
     headers = {
         "Host": "abc123.execute-api.us-east-1.amazonaws.com",
@@ -52,6 +54,8 @@ def proxy_event(app: Any, method: str, path: str, body: Any = None, cookie: str 
     }
     if cookie:
         headers["Cookie"] = cookie
+    if authorization:
+        headers["Authorization"] = authorization
     return {
         "resource": resource,
         "path": path,
@@ -109,8 +113,9 @@ def main() -> None:
         ),
     }
 
-    def call(method: str, path: str, body: Any = None, cookie: str | None = None) -> dict[str, Any]:
-        response = handler(proxy_event(handler, method, path, body, cookie), context)
+    def call(method: str, path: str, body: Any = None, cookie: str | None = None,
+             authorization: str | None = None) -> dict[str, Any]:
+        response = handler(proxy_event(handler, method, path, body, cookie, authorization), context)
         return {
             "status": response["statusCode"],
             "body": json.loads(response["body"])
@@ -119,7 +124,11 @@ def main() -> None:
             "raw": response,
         }
 
-    created = call("POST", "/api/webpage_create_session", {"session_id": "lambda-zip", "title": "From the zip"})
+    # The stage has a token (PBFM_MCP_TOKEN): creating a session over REST needs it.
+    refused = call("POST", "/api/webpage_create_session", {"session_id": "lambda-zip", "title": "From the zip"})
+    report["create_without_token"] = refused["status"]
+    created = call("POST", "/api/webpage_create_session", {"session_id": "lambda-zip", "title": "From the zip"},
+                   authorization=f"Bearer {os.environ['PBFM_MCP_TOKEN']}")
     joined = call("POST", "/api/webpage_join_session", {"session_id": "lambda-zip"})
     cookie = cookie_from(joined["raw"])
     polled = call(

@@ -130,6 +130,7 @@ def test_imports_come_from_the_zip_and_the_lambda_runtime(report: dict[str, Any]
 
 
 def test_create_join_poll(report: dict[str, Any]) -> None:
+    assert report["create_without_token"] == 401
     assert report["created"]["status"] == 200, report["created"]
     assert report["created"]["body"]["session_id"] == "lambda-zip"
     joined = report["joined"]
