@@ -58,6 +58,7 @@ case "$command" in
   test)
     setup_python; setup_web; setup_chromium; setup_mcp1
     .venv/bin/ruff check .
+    .venv/bin/mypy
     exec .venv/bin/python -m pytest "$@" ;;
   bench)
     setup_python; setup_web; setup_chromium
