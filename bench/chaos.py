@@ -76,21 +76,36 @@ class ChaosNetwork:
         self._let_through = True
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        if path.endswith("/webpage_send_heartbeat"):
+        if path.endswith("/webpage_send_heartbeat") or (path.endswith("/webpage_delete_message")
+                                                         and body.get("heartbeat")):
             self.last_heartbeat = time.monotonic()
-        if self.to_cut > 0 and path.endswith("/webpage_poll_queue"):
-            self._let_through = not self._let_through
-            if not self._let_through:
-                self.to_cut -= 1
-                self.cut += 1
-                # A timeout is the usual case; an answer in time is dropped unread all the same.
-                with contextlib.suppress(TransportError):
-                    await self.inner.post(path, body, read_timeout_s=CUT_READ_TIMEOUT_S)
-                raise TransportError(f"POST {path}: cut by the chaos run after the server received it")
+        if self._cut_now() and path.endswith("/webpage_poll_queue"):
+            # A timeout is the usual case; an answer in time is dropped unread all the same.
+            with contextlib.suppress(TransportError):
+                await self.inner.post(path, body, read_timeout_s=CUT_READ_TIMEOUT_S)
+            raise TransportError(f"POST {path}: cut by the chaos run after the server received it")
         return await self.inner.post(path, body)
 
     async def get_json(self, url: str) -> tuple[int, Any]:
         return await self.inner.get_json(url)
+
+    async def get_text(self, url: str) -> tuple[int, str | None]:
+        """The page's direct long-poll of SQS: cut like a server poll (SQS received, the page never sees)."""
+        if self._cut_now():
+            with contextlib.suppress(TransportError):
+                await self.inner.get_text(url, read_timeout_s=CUT_READ_TIMEOUT_S)
+            raise TransportError("GET queue: cut by the chaos run after SQS received it")
+        return await self.inner.get_text(url)
+
+    def _cut_now(self) -> bool:
+        if self.to_cut <= 0:
+            return False
+        self._let_through = not self._let_through
+        if self._let_through:
+            return False
+        self.to_cut -= 1
+        self.cut += 1
+        return True
 
 
 @dataclass

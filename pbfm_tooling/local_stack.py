@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -47,6 +48,8 @@ class LocalStack:
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
         self.sweeps = 0
+        # Requests that reached our server, by path (tests: "no poll reaches us in steady state").
+        self.requests: Counter[str] = Counter()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -87,7 +90,7 @@ class LocalStack:
 
         # This stack's own app over this stack's own service: stacks never share (or swap) one.
         self.app = create_app(lambda: self.service)
-        self._server = _local_server(self.app, self.host, self.port, quiet=self.quiet)
+        self._server = _local_server(self.app, self.host, self.port, quiet=self.quiet, requests=self.requests)
         self.port = self._server.server_address[1]
         origins = [self.base_url] + ([f"http://localhost:{self.port}"] if self.host == "127.0.0.1" else [])
 
@@ -162,7 +165,7 @@ class LocalStack:
         return f"{self.base_url}/session/{session_id}"
 
 
-def _local_server(app: Any, host: str, port: int, *, quiet: bool) -> Any:
+def _local_server(app: Any, host: str, port: int, *, quiet: bool, requests: Counter[str]) -> Any:
     """Chalice's threaded local server bound now (so a port of 0 is resolved before CORS is set)."""
     from chalice.config import Config
     from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, ThreadedHTTPServer
@@ -181,6 +184,12 @@ def _local_server(app: Any, host: str, port: int, *, quiet: bool) -> Any:
         def log_message(self, format: str, *args: Any) -> None:
             if not quiet:
                 super().log_message(format, *args)
+
+        def parse_request(self) -> bool:
+            parsed = bool(super().parse_request())
+            if parsed:
+                requests[self.path.split("?", 1)[0]] += 1  # Counter updates are atomic enough under the GIL
+            return parsed
 
         def handle_one_request(self) -> None:
             try:

@@ -19,7 +19,7 @@ from web_py.sqs_xml import SqsResponseError, parse_error, parse_receive_response
 
 QUEUES = ("history", "live")
 # A long-poll started with less validity than its wait plus this much is renewed first.
-RENEW_MARGIN_S = 30.0
+RENEW_MARGIN_S = 10.0
 
 
 @dataclass(frozen=True)

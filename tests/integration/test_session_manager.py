@@ -169,6 +169,9 @@ class FlakyHttp:
     async def get_json(self, url: str) -> tuple[int, Any]:
         return await self.inner.get_json(url)
 
+    async def get_text(self, url: str) -> tuple[int, str | None]:
+        return await self.inner.get_text(url)
+
 
 def test_run_backs_off_then_goes_live(stack: LocalStack, session_id: str) -> None:
     rest_call(stack.base_url, "webpage_create_session", session_id=session_id)
