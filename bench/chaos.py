@@ -229,7 +229,8 @@ class Person:
                 "errors": self.errors[:5], "dead": self.dead, "processor": dict(processor),
                 "loop": {k: metrics[k] for k in ("joins", "reconnects", "repairs", "polls", "heartbeats",
                                                   "applied_from_history", "applied_from_live",
-                                                  "applied_from_repair")},
+                                                  "applied_from_repair", "direct_polls", "renewals",
+                                                  "refused_receives", "inline_documents")},
                 **dict(self.stats)}
 
 
