@@ -278,6 +278,9 @@ class Writer(threading.Thread):
         self.count, self.rate, self.offset = count, rate, offset
         self.published: list[int] = []
         self.errors: list[str] = []
+        # Every other event carries its document inline (as the MCP tools publish them), the rest
+        # by reference only: both ways of delivery meet the same chaos.
+        self.documents = {key: stack.service.blobs.get_json(key) for key in {*keys, *layouts}}
 
     def run(self) -> None:
         start = time.monotonic() + self.offset
@@ -286,12 +289,10 @@ class Writer(threading.Thread):
             if delay > 0:
                 time.sleep(delay)
             try:
-                if i % 20 == 0:
-                    delivery = self.stack.service.publish(self.session_id, MessageType.LAYOUT_UPDATE,
-                                                          s3_key=self.layouts[i % len(self.layouts)])
-                else:
-                    delivery = self.stack.service.publish(self.session_id, MessageType.PRICE_UPDATE,
-                                                          s3_key=self.keys[i % len(self.keys)])
+                kind, key = (MessageType.LAYOUT_UPDATE, self.layouts[i % len(self.layouts)]) if i % 20 == 0 \
+                    else (MessageType.PRICE_UPDATE, self.keys[i % len(self.keys)])
+                delivery = self.stack.service.publish(self.session_id, kind, s3_key=key,
+                                                      document=self.documents[key] if i % 2 else None)
                 self.published.append(delivery.seq)
             except Exception as exc:
                 self.errors.append(repr(exc)[:200])

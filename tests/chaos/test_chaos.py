@@ -40,3 +40,4 @@ def test_nothing_is_lost_duplicated_or_reordered_under_chaos(stack: LocalStack) 
     assert all(loop["direct_polls"] >= loop["polls"] > 0 for loop in loops), loops
     assert stack.requests["/api/webpage_poll_queue"] == 0
     assert all(loop["renewals"] > 0 for loop in loops), loops
+    assert all(loop["inline_documents"] > 0 for loop in loops), loops
