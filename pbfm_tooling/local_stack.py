@@ -196,6 +196,9 @@ def _local_server(app: Any, host: str, port: int, *, quiet: bool, requests: Coun
                 super().log_message(format, *args)
 
         def parse_request(self) -> bool:
+            # From here (the request line has arrived): a keep-alive connection's idle wait before
+            # it is not time the request held the server.
+            self.started = time.perf_counter()
             parsed = bool(super().parse_request())
             if parsed:
                 requests[self.path.split("?", 1)[0]] += 1  # Counter updates are atomic enough under the GIL
@@ -203,7 +206,6 @@ def _local_server(app: Any, host: str, port: int, *, quiet: bool, requests: Coun
 
         def handle_one_request(self) -> None:
             self.path = ""
-            started = time.perf_counter()
             try:
                 super().handle_one_request()
             except (BrokenPipeError, ConnectionResetError):
@@ -211,7 +213,7 @@ def _local_server(app: Any, host: str, port: int, *, quiet: bool, requests: Coun
                 self.close_connection = True
             finally:
                 if self.path:
-                    request_seconds[self.path.split("?", 1)[0]] += time.perf_counter() - started
+                    request_seconds[self.path.split("?", 1)[0]] += time.perf_counter() - self.started
 
     class Server(ThreadedHTTPServer):
         daemon_threads = True
