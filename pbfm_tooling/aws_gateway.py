@@ -375,6 +375,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = _handle
 
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except (BrokenPipeError, ConnectionResetError):
+            # A page dropped its connection (a cut or abandoned long-poll): nothing to answer.
+            self.close_connection = True
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
