@@ -76,21 +76,36 @@ class ChaosNetwork:
         self._let_through = True
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        if path.endswith("/webpage_send_heartbeat"):
+        if path.endswith("/webpage_send_heartbeat") or (path.endswith("/webpage_delete_message")
+                                                         and body.get("heartbeat")):
             self.last_heartbeat = time.monotonic()
-        if self.to_cut > 0 and path.endswith("/webpage_poll_queue"):
-            self._let_through = not self._let_through
-            if not self._let_through:
-                self.to_cut -= 1
-                self.cut += 1
-                # A timeout is the usual case; an answer in time is dropped unread all the same.
-                with contextlib.suppress(TransportError):
-                    await self.inner.post(path, body, read_timeout_s=CUT_READ_TIMEOUT_S)
-                raise TransportError(f"POST {path}: cut by the chaos run after the server received it")
+        if self._cut_now() and path.endswith("/webpage_poll_queue"):
+            # A timeout is the usual case; an answer in time is dropped unread all the same.
+            with contextlib.suppress(TransportError):
+                await self.inner.post(path, body, read_timeout_s=CUT_READ_TIMEOUT_S)
+            raise TransportError(f"POST {path}: cut by the chaos run after the server received it")
         return await self.inner.post(path, body)
 
     async def get_json(self, url: str) -> tuple[int, Any]:
         return await self.inner.get_json(url)
+
+    async def get_text(self, url: str) -> tuple[int, str | None]:
+        """The page's direct long-poll of SQS: cut like a server poll (SQS received, the page never sees)."""
+        if self._cut_now():
+            with contextlib.suppress(TransportError):
+                await self.inner.get_text(url, read_timeout_s=CUT_READ_TIMEOUT_S)
+            raise TransportError("GET queue: cut by the chaos run after SQS received it")
+        return await self.inner.get_text(url)
+
+    def _cut_now(self) -> bool:
+        if self.to_cut <= 0:
+            return False
+        self._let_through = not self._let_through
+        if self._let_through:
+            return False
+        self.to_cut -= 1
+        self.cut += 1
+        return True
 
 
 @dataclass
@@ -214,7 +229,8 @@ class Person:
                 "errors": self.errors[:5], "dead": self.dead, "processor": dict(processor),
                 "loop": {k: metrics[k] for k in ("joins", "reconnects", "repairs", "polls", "heartbeats",
                                                   "applied_from_history", "applied_from_live",
-                                                  "applied_from_repair")},
+                                                  "applied_from_repair", "direct_polls", "renewals",
+                                                  "refused_receives", "inline_documents")},
                 **dict(self.stats)}
 
 
@@ -262,6 +278,9 @@ class Writer(threading.Thread):
         self.count, self.rate, self.offset = count, rate, offset
         self.published: list[int] = []
         self.errors: list[str] = []
+        # Every other event carries its document inline (as the MCP tools publish them), the rest
+        # by reference only: both ways of delivery meet the same chaos.
+        self.documents = {key: stack.service.blobs.get_json(key) for key in {*keys, *layouts}}
 
     def run(self) -> None:
         start = time.monotonic() + self.offset
@@ -270,12 +289,10 @@ class Writer(threading.Thread):
             if delay > 0:
                 time.sleep(delay)
             try:
-                if i % 20 == 0:
-                    delivery = self.stack.service.publish(self.session_id, MessageType.LAYOUT_UPDATE,
-                                                          s3_key=self.layouts[i % len(self.layouts)])
-                else:
-                    delivery = self.stack.service.publish(self.session_id, MessageType.PRICE_UPDATE,
-                                                          s3_key=self.keys[i % len(self.keys)])
+                kind, key = (MessageType.LAYOUT_UPDATE, self.layouts[i % len(self.layouts)]) if i % 20 == 0 \
+                    else (MessageType.PRICE_UPDATE, self.keys[i % len(self.keys)])
+                delivery = self.stack.service.publish(self.session_id, kind, s3_key=key,
+                                                      document=self.documents[key] if i % 2 else None)
                 self.published.append(delivery.seq)
             except Exception as exc:
                 self.errors.append(repr(exc)[:200])

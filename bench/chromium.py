@@ -5,6 +5,9 @@
   ``data-last-seq`` at the event's seq). A MutationObserver in each page stamps the moment with
   ``performance.timeOrigin + performance.now()`` — the same wall clock as the sender, one machine.
 * boot: ``page.goto`` → the first price in the DOM, one page in a fresh context (no HTTP cache).
+* idle viewer: with the same pages open and nothing published for a minute, the requests that
+  reached our server and the seconds they held it, per viewer-minute (the local stack counts them
+  per path). With direct polling the long-polls go to SQS; what remains is heartbeats.
 
 Pages are opened one after the other (a Pyodide boot is CPU bound; eight at once on two cores
 would measure the CPU, not the page).
@@ -15,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -28,6 +32,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic",
                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 BOOT_TIMEOUT_S = 60.0
+IDLE_S = 60.0  # the idle window of the "per idle viewer-minute" figure
 UPDATE_TIMEOUT_S = 10.0
 
 # Records, per data-last-seq, when a price was first in the DOM with that sequence, and which.
@@ -120,6 +125,24 @@ def measure(stack: LocalStack, pages: int, updates: int, floor_ms: float) -> dic
     return out
 
 
+def _delta(stack: LocalStack, before: Counter[str]) -> Counter[str]:
+    return stack.requests - before
+
+
+def _idle_cost(stack: LocalStack, *, viewers: int, seconds: float) -> dict[str, Any]:
+    """Requests, and seconds they held our server, per idle viewer-minute: the pages stay open
+    and nothing is published for ``seconds``. A request is counted (with its seconds) when it ends:
+    with server long-polls (``?poll=server``) those spanning the window's edges roughly balance."""
+    requests, held = stack.requests.copy(), dict(stack.request_seconds)
+    time.sleep(seconds)
+    counted = stack.requests - requests
+    spent = {path: total - held.get(path, 0.0) for path, total in stack.request_seconds.items()}
+    minutes = viewers * seconds / 60
+    return {"viewers": viewers, "seconds": seconds, "requests_by_path": dict(counted),
+            "requests_per_viewer_minute": round(sum(counted.values()) / minutes, 2),
+            "request_seconds_per_viewer_minute": round(sum(spent.values()) / minutes, 3)}
+
+
 def _boot(browser: Any, stack: LocalStack, session_id: str, repeats: int) -> dict[str, Any]:
     samples: list[float] = []
     for _ in range(repeats):
@@ -153,6 +176,7 @@ def _updates(browser: Any, stack: LocalStack, mcp: McpCaller, session_id: str, p
             opened.append(page)
         time.sleep(1.0)  # every page settled into its live long poll
         mcp.response_s.clear()
+        before_updates = stack.requests.copy()
         latencies: list[float] = []
         per_update: list[dict[str, Any]] = []
         wrong: list[str] = []
@@ -173,7 +197,9 @@ def _updates(browser: Any, stack: LocalStack, mcp: McpCaller, session_id: str, p
             per_update.append({"seq": int(seq), "pages": len(arrived), "max_ms": round(max(page_ms, default=0), 1)})
             time.sleep(0.3)
         latency = summary(latencies, keep=True)
+        idle = _idle_cost(stack, viewers=len(opened), seconds=IDLE_S)
         return {"pages": pages, "updates": updates, "latency": latency, "mcp_response": summary(mcp.response_s),
+                "server_requests_during_updates": dict(_delta(stack, before_updates)), "idle_viewer": idle,
                 "missed": sum(pages - u["pages"]
                 for u in per_update), "wrong_price": wrong[:5], "per_update": per_update,
                 "over_floor_p95": round(latency["p95_ms"] / floor_ms, 2) if latency.get("n") else None}

@@ -89,6 +89,16 @@ def _figures_table(result: dict[str, Any]) -> list[str]:
     line("  MCP call → its response", update.get("mcp_response") if update else None)
     boot = figures.get("boot")
     line("boot: page load → first price", boot.get("first_price") if boot else None)
+    idle = (update or {}).get("idle_viewer")
+    if idle:
+        lines.append(f"idle viewer: {idle['requests_per_viewer_minute']} requests, "
+                     f"{idle['request_seconds_per_viewer_minute']} s on our server per viewer-minute "
+                     f"({idle['viewers']} pages, {idle['seconds']:.0f} s)")
+    cost = figures.get("cost")
+    if cost:
+        lines.append(f"AWS cost model: ${cost['total_dollars_per_viewer_month']} per viewer-month at 1 update/s "
+                     f"({cost['viewers']} viewers, {cost['seconds']:.0f} s counted; "
+                     f"{cost['dollars_per_viewer_month']})")
     for name in ("update_latency", "boot"):
         if figures.get(name, {}).get("missing"):
             lines.append(f"  {name} missing: {figures[name]['missing']}")

@@ -34,6 +34,9 @@ CHAOS_OVERRIDES = {
     "PBFM_HEARTBEAT_INTERVAL": "0.5",
     "PBFM_STALE_AFTER": "6",
     "PBFM_QUEUE_VISIBILITY_TIMEOUT": "2",
+    # Presigned receives valid 31 s: a 20 s long-poll may start only in their first second, so the
+    # pages must keep renewing them (from heartbeat answers) throughout the run.
+    "PBFM_RECEIVE_URL_LIFETIME": "31",
 }
 
 
@@ -62,7 +65,7 @@ def _progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-FIGURES = ("registration", "joins", "late_joiner", "fanout", "chromium")
+FIGURES = ("registration", "joins", "late_joiner", "fanout", "chromium", "cost")
 
 
 def run_figures(stack: LocalStack, *, quick: bool, only: set[str]) -> dict[str, Any]:
@@ -87,6 +90,11 @@ def run_figures(stack: LocalStack, *, quick: bool, only: set[str]) -> dict[str, 
         _progress("update latency and boot in Chromium")
         figures.update(chromium_figures.measure(stack, pages=8, updates=10 if quick else 40,
                                                 floor_ms=figures["floor"]["send_to_receive"]["p95_ms"]))
+    if "cost" in only:
+        from bench import cost
+
+        _progress("AWS cost model (viewers at 1 update/s)")
+        figures["cost"] = cost.measure(stack, viewers=4, seconds=60.0 if quick else 600.0)
     if "late_joiner" in only:
         # Last: it seeds 11,000+ events, and moto's Query walks the whole table (every publish lists
         # the session's clients with a Query), so it would slow every figure measured after it.

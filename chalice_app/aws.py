@@ -6,13 +6,14 @@ path. ``aws_errors`` turns botocore's ``ClientError`` into this project's errors
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalice_app.errors import ApiError, UpstreamError
@@ -31,6 +32,20 @@ class AwsClients:
     # Signs the URLs browsers use: a presigned URL names its host, so it is built for the endpoint
     # browsers reach (the local gateway), which may differ from the server's own (moto).
     s3_presigner: Any
+    # The server's own credentials, frozen at each call (a Lambda role's rotate; botocore refreshes
+    # them): what presigned SQS receives are signed with, session token included.
+    credentials: Callable[[], Credentials]
+
+
+def frozen_credentials(session: boto3.session.Session) -> Callable[[], Credentials]:
+    def current() -> Credentials:
+        found = session.get_credentials()
+        if found is None:
+            raise UpstreamError("no AWS credentials to sign browsers' queue requests with")
+        frozen = found.get_frozen_credentials()
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    return current
 
 
 def build_clients(settings: Settings) -> AwsClients:
@@ -53,7 +68,8 @@ def build_clients(settings: Settings) -> AwsClients:
 
     s3 = client("s3")
     presigner = s3 if settings.browser_endpoint_url == endpoint else client("s3", settings.browser_endpoint_url)
-    return AwsClients(s3=s3, sqs=client("sqs"), dynamodb=client("dynamodb"), s3_presigner=presigner)
+    return AwsClients(s3=s3, sqs=client("sqs"), dynamodb=client("dynamodb"), s3_presigner=presigner,
+                      credentials=frozen_credentials(session))
 
 
 def default_region(fallback: str) -> str:

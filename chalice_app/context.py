@@ -14,6 +14,7 @@ from chalice_app.aws import build_clients
 from chalice_app.blobs import S3BlobStore
 from chalice_app.event_store import DynamoEventStore
 from chalice_app.queues import SqsBrowserQueues
+from chalice_app.receive_urls import ReceiveUrlSigner
 from chalice_app.sessions import SessionService
 from chalice_app.settings import Settings
 
@@ -26,6 +27,9 @@ def build_service(settings: Settings) -> SessionService:
         DynamoEventStore(clients.dynamodb, settings.table_name),
         SqsBrowserQueues(clients.sqs, settings.queue_prefix, settings.queue_visibility_timeout_s),
         S3BlobStore(clients.s3, settings.bucket_name, presigner=clients.s3_presigner),
+        receive_signer=ReceiveUrlSigner(clients.credentials, region=settings.region,
+                                        endpoint=settings.browser_endpoint_url,
+                                        lifetime_s=settings.receive_url_lifetime_s),
     )
 
 

@@ -75,6 +75,17 @@ class Participants(BaseModel):
     participants: list[ParticipantInfo] = Field(description="The browsers watching now, longest-connected first")
 
 
+class ReceiveUrl(BaseModel):
+    url: str = Field(description="Presigned SQS ReceiveMessage GET for this browser's own queue (no cookie)")
+    expires_at: int = Field(description="Epoch seconds from which SQS refuses the URL")
+    expires_in_s: int = Field(description="Seconds the URL is valid from this answer on (no clock sync needed)")
+
+
+class ReceiveUrls(BaseModel):
+    live: ReceiveUrl
+    history: ReceiveUrl
+
+
 class Joined(BaseModel):
     session_id: str = Field(description="The session id")
     client_id: str = Field(description="This browser tab's id in the session")
@@ -84,6 +95,8 @@ class Joined(BaseModel):
     last_seq: int = Field(description="Last sequence covered by the history sent to this browser")
     heartbeat_interval_s: float = Field(description="Send a heartbeat this often, in seconds")
     heartbeat_timeout_s: float = Field(description="A master silent this many seconds is replaced")
+    receive_urls: ReceiveUrls | None = Field(
+        default=None, description="Long-poll these straight from SQS; heartbeat answers renew them")
 
 
 class BrowserQueuesInfo(BaseModel):
@@ -104,15 +117,18 @@ class Polled(BaseModel):
     messages: list[QueueMessage] = Field(description="Up to max_messages messages, in order")
 
 
-class Deleted(BaseModel):
-    deleted: int = Field(description="How many messages were deleted")
-
-
 class Heartbeat(BaseModel):
     role: Role = Field(description="This browser's role now")
     master_client_id: str | None = Field(description="The master browser (the one that may act), or null")
     server_time: float = Field(description="The server's clock, epoch seconds")
     last_seq: int = Field(description="The session's last event; a page behind it repairs the gap")
+    receive_urls: ReceiveUrls | None = Field(default=None, description="Fresh presigned receives (renewals)")
+
+
+class Deleted(BaseModel):
+    deleted: int = Field(description="How many messages were deleted")
+    heartbeat: Heartbeat | None = Field(default=None, description="When asked for: the acknowledgement "
+                                        "also counted as this browser's heartbeat")
 
 
 class Events(BaseModel):

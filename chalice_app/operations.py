@@ -35,6 +35,7 @@ from chalice_app.models import (
     QueueKind,
     QueueMessage,
     ReceiptHandle,
+    ReceiveUrl,
     SessionCreated,
     SessionEnded,
     SessionId,
@@ -43,9 +44,12 @@ from chalice_app.models import (
     StoredDocument,
     Title,
 )
+from chalice_app.models import ReceiveUrls as ReceiveUrlsModel
 from chalice_app.page_links import PageLinks
 from chalice_app.page_view import describe, page_view, recent_sessions
+from chalice_app.presign import PresignedReceive
 from chalice_app.price_sources import PRICE_SOURCE_NAMES, make_price_source
+from chalice_app.receive_urls import ReceiveUrls
 from chalice_app.registry import ToolHints, api_function
 from chalice_app.sessions import Participant, SessionService
 from web_py.content import Layout
@@ -113,6 +117,8 @@ def webpage_join_session(session_id: SessionId, caller: Caller, *, service: Sess
     Sets the signed session cookie that identifies this browser from now on. The first live browser
     becomes master, the others observers. The browser's history queue receives the session's state
     (snapshot and later events) followed by END_OF_HISTORY; its live queue receives every new event.
+    `receive_urls` are presigned SQS ReceiveMessage GETs for those two queues: the page long-polls
+    SQS with them directly (heartbeat answers renew them); `webpage_poll_queue` is the fallback.
     A returning browser (valid cookie, same tab id in the X-PBFM-Tab header) keeps its id and
     role; each tab of a browser is its own participant. A session holds at most PBFM_MAX_VIEWERS
     participants and a browser PBFM_MAX_TABS_PER_BROWSER tabs of it: beyond, 409 `session_full`
@@ -123,7 +129,8 @@ def webpage_join_session(session_id: SessionId, caller: Caller, *, service: Sess
     return Joined(session_id=session_id, client_id=outcome.client.client_id, role=outcome.role,
                   master_client_id=outcome.master_client_id, resumed=outcome.resumed,
                   last_seq=outcome.history_last_seq, heartbeat_interval_s=service.settings.heartbeat_interval_s,
-                  heartbeat_timeout_s=service.settings.heartbeat_timeout_s)
+                  heartbeat_timeout_s=service.settings.heartbeat_timeout_s,
+                  receive_urls=_receive_url_models(service, service.receive_urls_of(outcome.client)))
 
 
 @api_function(protocols=["mcp"], title="Repair a browser's connection", hints=ToolHints(destructive=False,
@@ -181,8 +188,9 @@ def _publish_price(service: SessionService, session_id: str, source: str) -> Pri
     service.store.require_session(session_id)
     quote = make_price_source(source, session_id=session_id).fetch()
     key = generate_key("price", session_id)
-    service.blobs.put_json(key, quote.to_dict())
-    delivery = service.publish(session_id, MessageType.PRICE_UPDATE, s3_key=key)
+    document = quote.to_dict()
+    service.blobs.put_json(key, document)
+    delivery = service.publish(session_id, MessageType.PRICE_UPDATE, s3_key=key, document=document)
     return PriceUpdate(session_id=session_id, seq=delivery.seq, delivered=delivery.delivered,
                        failed=delivery.failed, s3_key=key, price=quote)
 
@@ -236,7 +244,7 @@ def webpage_send_to_browsers(
     document = _layout_document(service, content)
     key = generate_key("layout", session_id)
     service.blobs.put_json(key, document)
-    delivery = service.publish(session_id, MessageType.LAYOUT_UPDATE, s3_key=key)
+    delivery = service.publish(session_id, MessageType.LAYOUT_UPDATE, s3_key=key, document=document)
     return DeliveryReport(session_id=session_id, seq=delivery.seq, delivered=delivery.delivered,
                           failed=delivery.failed, s3_key=key)
 
@@ -374,12 +382,18 @@ def webpage_delete_message(
     queue: QueueKind,
     receipt_handles: ReceiptHandleBatch,
     caller: Caller,
+    heartbeat: bool = False,
     *,
     service: SessionService,
 ) -> Deleted:
-    """Acknowledge applied messages on this browser's own queue."""
-    deleted = service.delete(session_id, caller.require_client(), queue, receipt_handles)
-    return Deleted(deleted=deleted)
+    """Acknowledge applied messages on this browser's own queue.
+
+    With `heartbeat: true` the acknowledgement also counts as this browser's heartbeat and answers
+    what `webpage_send_heartbeat` would (role, last_seq, renewed receive URLs), saving that call.
+    """
+    client_id = caller.require_client()
+    deleted = service.delete(session_id, client_id, queue, receipt_handles)
+    return Deleted(deleted=deleted, heartbeat=_heartbeat(service, session_id, client_id) if heartbeat else None)
 
 
 @api_function(protocols=["rest"])
@@ -389,9 +403,25 @@ def webpage_send_heartbeat(session_id: SessionId, caller: Caller, *, service: Se
     Heartbeats also drive failover: a master silent for longer than the timeout is replaced by the
     longest-connected live observer, and every page receives a ROLE_CHANGE event.
     """
-    role, session = service.heartbeat(session_id, caller.require_client())
+    return _heartbeat(service, session_id, caller.require_client())
+
+
+def _heartbeat(service: SessionService, session_id: str, client_id: str) -> Heartbeat:
+    role, session = service.heartbeat(session_id, client_id)
     return Heartbeat(role=role, master_client_id=session.master_client_id, server_time=service.now(),
-                     last_seq=session.seq)
+                     last_seq=session.seq, receive_urls=_receive_url_models(service, service.receive_urls(
+                         session_id, client_id)))
+
+
+def _receive_url_models(service: SessionService, urls: ReceiveUrls | None) -> ReceiveUrlsModel | None:
+    if urls is None:
+        return None
+    now = int(service.now())
+
+    def one(signed: PresignedReceive) -> ReceiveUrl:
+        return ReceiveUrl(url=signed.url, expires_at=signed.expires_at, expires_in_s=max(0, signed.expires_at - now))
+
+    return ReceiveUrlsModel(live=one(urls.live), history=one(urls.history))
 
 
 @api_function(protocols=["rest"])

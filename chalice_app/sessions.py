@@ -17,6 +17,7 @@ Costs that must not grow with a session's size stay off the paths browsers call 
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import string
@@ -39,6 +40,7 @@ from chalice_app.ports import (
     SessionRecord,
     StoredEvent,
 )
+from chalice_app.receive_urls import ReceiveUrls, ReceiveUrlSigner
 from chalice_app.roles import Role
 from chalice_app.settings import Settings
 from web_py import page_state
@@ -67,6 +69,11 @@ def viewers_counter(session: SessionRecord) -> str:
 
 def tabs_counter(session: SessionRecord, browser_id: str) -> str:
     return f"{session.created_at!r}#tabs#{browser_id}"
+
+
+def inline_size(document: dict[str, Any]) -> int:
+    """Bytes the document adds to a message (compact JSON, as ``Envelope.to_json`` writes it)."""
+    return len(json.dumps(document, separators=(",", ":")).encode("utf-8"))
 
 
 def new_client_id() -> str:
@@ -106,8 +113,10 @@ class Participant:
 
 class SessionService:
     def __init__(self, settings: Settings, store: EventStore, queues: BrowserQueues, blobs: BlobStore,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, receive_signer: ReceiveUrlSigner | None = None) -> None:
         self.settings = settings
+        # None: no presigned receives (in-memory backends); pages then poll through us.
+        self.receive_signer = receive_signer
         self.store = store
         self.queues = queues
         self.blobs = blobs
@@ -292,15 +301,19 @@ class SessionService:
                         url=url, payload=event.payload)
 
     def publish(self, session_id: str, kind: MessageType, *, s3_key: str | None = None,
-                payload: dict[str, Any] | None = None, allow_ended: bool = False) -> Delivery:
+                payload: dict[str, Any] | None = None, document: dict[str, Any] | None = None,
+                allow_ended: bool = False) -> Delivery:
         """Store the event, then send it to every live queue of the session.
 
+        ``document``: the JSON already stored behind ``s3_key``; when small it rides in the live
+        message too (no URL then: the page need not fetch it). The log keeps only the key, so
+        history, snapshots and repairs stay by reference.
         A failing or deleted queue never stops the others: its browser is marked gone and reported.
         """
         appended = self.store.append(session_id, kind.value, s3_key, payload, self.settings.session_ttl_s,
                                      allow_ended=allow_ended)
         event = appended.event
-        envelope = self.envelope(session_id, event)
+        envelope = self._live_envelope(session_id, event, document)
         targets = sorted(self._fanout_at(session_id, appended.fanout_version).items())
         results = list(self._pool.map(lambda t: self._deliver(t[1], envelope), targets)) \
             if len(targets) > 1 else [self._deliver(url, envelope) for _, url in targets]
@@ -312,6 +325,12 @@ class SessionService:
         if event.seq % self.settings.snapshot_every == 0:
             self._snapshot_quietly(session_id)
         return Delivery(event.seq, len(targets) - len(failed), len(failed), failed)
+
+    def _live_envelope(self, session_id: str, event: StoredEvent, document: dict[str, Any] | None) -> Envelope:
+        if document is not None and event.s3_key is not None and \
+                inline_size(document) <= self.settings.inline_document_bytes:
+            return self.envelope(session_id, event, with_url=False).with_document(document)
+        return self.envelope(session_id, event)
 
     def _deliver(self, live_queue_url: str, envelope: Envelope) -> Sent:
         """Send one event to one live queue.
@@ -433,6 +452,20 @@ class SessionService:
                 if len(self._queue_urls) > QUEUE_URL_CACHE:
                     self._queue_urls.pop(next(iter(self._queue_urls)))
         return urls[0] if queue == "live" else urls[1]
+
+    def receive_urls(self, session_id: str, client_id: str) -> ReceiveUrls | None:
+        """Fresh presigned receives for this browser's own two queues (None: poll through us)."""
+        if self.receive_signer is None:
+            return None
+        live = self._known_queue(session_id, client_id, "live")
+        history = self._known_queue(session_id, client_id, "history")
+        return self.receive_signer.sign(live, history)
+
+    def receive_urls_of(self, client: ClientRecord) -> ReceiveUrls | None:
+        """The same, for a browser just joined (its record in hand: no read)."""
+        if self.receive_signer is None:
+            return None
+        return self.receive_signer.sign(client.live_queue_url, client.history_queue_url)
 
     def _forget_queues(self, session_id: str, client_id: str) -> None:
         with self._queue_urls_lock:

@@ -54,6 +54,12 @@ class Settings:
     snapshot_every: int = 50
     # The master's "Refresh price" is accepted at most once per this many seconds per session.
     refresh_cooldown_s: float = 5.0
+    # Lifetime of the presigned ReceiveMessage URLs a browser long-polls its own queues with (at most
+    # 900 s: SQS honours a query-signed request ~15 minutes); heartbeat answers renew them.
+    receive_url_lifetime_s: int = 900
+    # A document this small (its JSON, in bytes) also rides inside the live message, so the page
+    # need not fetch it from S3; it is stored in S3 all the same. 0 turns inlining off.
+    inline_document_bytes: int = 32 * 1024
     allowed_origins: tuple[str, ...] = ()
     cookie_secure: bool = False
 
@@ -102,6 +108,8 @@ class Settings:
             max_message_bytes=int(get("PBFM_MAX_MESSAGE_BYTES", str(defaults.max_message_bytes))),
             snapshot_every=int(get("PBFM_SNAPSHOT_EVERY", str(defaults.snapshot_every))),
             refresh_cooldown_s=float(get("PBFM_REFRESH_COOLDOWN", str(defaults.refresh_cooldown_s))),
+            receive_url_lifetime_s=int(get("PBFM_RECEIVE_URL_LIFETIME", str(defaults.receive_url_lifetime_s))),
+            inline_document_bytes=int(get("PBFM_INLINE_DOCUMENT_BYTES", str(defaults.inline_document_bytes))),
             allowed_origins=origins,
             cookie_secure=get("PBFM_COOKIE_SECURE", "false").lower() == "true",
         )

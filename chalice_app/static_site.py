@@ -16,7 +16,7 @@ import hashlib
 import html
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -131,6 +131,19 @@ def s3_origins(settings: Settings) -> list[str]:
     ]
 
 
+def sqs_origins(settings: Settings) -> list[str]:
+    """Origins the page long-polls its own queues at by presigned receive (CSP connect-src)."""
+    if settings.browser_endpoint_url:
+        origin = _origin(settings.browser_endpoint_url)
+        return [origin] if origin else []
+    return [f"https://sqs.{settings.region}.amazonaws.com"]
+
+
+def poll_mode(query: Mapping[str, str] | None) -> str:
+    """``?poll=server``: long-poll through our server, for networks that block the SQS host."""
+    return "server" if (query or {}).get("poll") == "server" else "direct"
+
+
 def content_security_policy(settings: Settings) -> str:
     """No inline script: only files from our own origin (or the asset base) run.
 
@@ -148,7 +161,7 @@ def content_security_policy(settings: Settings) -> str:
     directives = {
         "default-src": ["'none'"],
         "script-src": ["'self'", "'wasm-unsafe-eval'", "'unsafe-eval'", *extra],
-        "connect-src": ["'self'", *extra, *s3_origins(settings)],
+        "connect-src": ["'self'", *extra, *dict.fromkeys([*s3_origins(settings), *sqs_origins(settings)])],
         "style-src": ["'self'", "'unsafe-inline'", *extra],
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
@@ -260,6 +273,7 @@ def mount_static(app: Chalice, settings_provider: Callable[[], Settings]) -> Non
             "pyscript_core_js": runtime_url(settings, "pyscript", "core.js", base),
             "pyscript_core_css": runtime_url(settings, "pyscript", "core.css", base),
             "heartbeat_interval_s": str(settings.heartbeat_interval_s),
+            "poll": poll_mode(app.current_request.query_params if app.current_request else None),
         }
         return _html(render_template("page.html", values), settings)
 

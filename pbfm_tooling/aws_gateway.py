@@ -65,6 +65,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -113,6 +114,8 @@ class AwsGateway:
         self.moto_url = moto_url.rstrip("/")
         self.verifier = Verifier(access_key, secret_key, session_token, region, clock)
         self.region = region
+        # Requests answered, by service ("sqs", "s3"): the bench's cost model counts them.
+        self.requests: Counter[str] = Counter()
         self._host = host
         self._port = port
         self._server: ThreadingHTTPServer | None = None
@@ -172,6 +175,7 @@ class AwsGateway:
         request_id = str(uuid.uuid4())
         sqs_shaped = bool(QUEUE_PATH.match(request.path))
         service = "sqs" if sqs_shaped else "s3"
+        self.requests[service] += 1
         try:
             if request.method == "OPTIONS":
                 return self._sqs_preflight(request) if sqs_shaped else self._forward_to_moto(request)
@@ -370,6 +374,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = _handle
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except (BrokenPipeError, ConnectionResetError):
+            # A page dropped its connection (a cut or abandoned long-poll): nothing to answer.
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

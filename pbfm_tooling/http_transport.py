@@ -2,7 +2,7 @@
 
 One instance is one browser tab: its own cookie jar (the signed ``pbfm_{sid}`` cookie the server
 sets on join) and its own ``X-PBFM-Tab`` header, so it is its own participant exactly as a tab of a
-real browser is. Presigned S3 URLs are fetched by a second client that never carries cookies
+real browser is. Presigned S3 URLs (and SQS receives) are fetched by a second client that never carries cookies
 (``fetch(..., credentials: "omit")`` in the page). A request that does not get an answer raises
 ``TransportError``, which ``SessionManager`` treats as the network being down (back off, retry).
 """
@@ -49,6 +49,17 @@ class HttpxTransport:
         except httpx.TransportError as exc:
             raise TransportError(f"GET document: {exc!r}") from exc
         return response.status_code, _json(response)
+
+    async def get_text(self, url: str, *, read_timeout_s: float | None = None) -> tuple[int, str | None]:
+        """A presigned SQS receive (no cookies); ``read_timeout_s`` as for ``post``."""
+        timeout: Any = httpx.USE_CLIENT_DEFAULT
+        if read_timeout_s is not None:
+            timeout = httpx.Timeout(self.documents.timeout.connect, read=read_timeout_s)
+        try:
+            response = await self.documents.get(url, timeout=timeout)
+        except httpx.TransportError as exc:
+            raise TransportError(f"GET queue: {exc!r}") from exc
+        return response.status_code, response.text
 
     async def raw_post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         """The whole response (headers included), for tests that check what the server sends."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -47,6 +49,10 @@ class LocalStack:
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
         self.sweeps = 0
+        # Requests that reached our server, by path, and the seconds they held it (tests: "no poll
+        # reaches us in steady state"; bench: requests and request-seconds per idle viewer-minute).
+        self.requests: Counter[str] = Counter()
+        self.request_seconds: defaultdict[str, float] = defaultdict(float)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -87,7 +93,8 @@ class LocalStack:
 
         # This stack's own app over this stack's own service: stacks never share (or swap) one.
         self.app = create_app(lambda: self.service)
-        self._server = _local_server(self.app, self.host, self.port, quiet=self.quiet)
+        self._server = _local_server(self.app, self.host, self.port, quiet=self.quiet, requests=self.requests,
+                                     request_seconds=self.request_seconds)
         self.port = self._server.server_address[1]
         origins = [self.base_url] + ([f"http://localhost:{self.port}"] if self.host == "127.0.0.1" else [])
 
@@ -151,6 +158,11 @@ class LocalStack:
     # -- addresses -----------------------------------------------------------------------------
 
     @property
+    def gateway_requests(self) -> Counter[str]:
+        """Requests browsers made to the local AWS, by service (SQS receives, S3 document reads)."""
+        return self._gateway.requests if self._gateway is not None else Counter()
+
+    @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
@@ -162,7 +174,8 @@ class LocalStack:
         return f"{self.base_url}/session/{session_id}"
 
 
-def _local_server(app: Any, host: str, port: int, *, quiet: bool) -> Any:
+def _local_server(app: Any, host: str, port: int, *, quiet: bool, requests: Counter[str],
+                  request_seconds: defaultdict[str, float]) -> Any:
     """Chalice's threaded local server bound now (so a port of 0 is resolved before CORS is set)."""
     from chalice.config import Config
     from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, ThreadedHTTPServer
@@ -182,12 +195,25 @@ def _local_server(app: Any, host: str, port: int, *, quiet: bool) -> Any:
             if not quiet:
                 super().log_message(format, *args)
 
+        def parse_request(self) -> bool:
+            # From here (the request line has arrived): a keep-alive connection's idle wait before
+            # it is not time the request held the server.
+            self.started = time.perf_counter()
+            parsed = bool(super().parse_request())
+            if parsed:
+                requests[self.path.split("?", 1)[0]] += 1  # Counter updates are atomic enough under the GIL
+            return parsed
+
         def handle_one_request(self) -> None:
+            self.path = ""
             try:
                 super().handle_one_request()
             except (BrokenPipeError, ConnectionResetError):
                 # A page closed or reloaded during its long poll: nobody is left to answer.
                 self.close_connection = True
+            finally:
+                if self.path:
+                    request_seconds[self.path.split("?", 1)[0]] += time.perf_counter() - self.started
 
     class Server(ThreadedHTTPServer):
         daemon_threads = True

@@ -89,6 +89,17 @@ class FetchHttp:
         return response.status, _parse(text)
 
 
+    async def get_text(self, url: str) -> tuple[int, str | None]:
+        try:
+            # The page's long-poll of its own SQS queue: no cookie; never from the HTTP cache (the
+            # same presigned URL is replayed until renewed, each answer is new).
+            response = await pyfetch(url, method="GET", credentials="omit", cache="no-store")
+            text = await response.string()
+        except Exception as exc:
+            raise TransportError(f"GET queue: {exc}") from exc
+        return response.status, text
+
+
 def _parse(text: str) -> Any:
     try:
         return json.loads(text) if text else None
@@ -183,8 +194,9 @@ async def start(root: Any) -> SessionManager:
     session_id = str(root.dataset.sessionId)
     base = root.dataset.base
     store = SessionStorageStore()
+    poll = root.getAttribute("data-poll")
     manager = SessionManager(session_id, FetchHttp("" if is_null(base) else str(base), tab_id(store)),
-                             store=store)
+                             store=store, poll_mode="server" if poll == "server" else "direct")
     renderer = DomRenderer(root, manager)
     manager.on_change = renderer
     install_controls(root, manager)

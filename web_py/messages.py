@@ -1,7 +1,8 @@
 """The message model shared by the server and the page.
 
 Every message on a browser queue is one JSON ``Envelope``. Content travels by reference (an S3 key
-plus a presigned URL) or, for small control data, inline in ``payload``. Parsing is strict: anything
+plus a presigned URL; a live message may also carry a small document's copy in ``document``) or,
+for small control data, inline in ``payload``. Parsing is strict: anything
 malformed raises ``MessageError`` with a reason, never a half-built message.
 
 Standard library only: this file is loaded as-is into Pyodide, where pydantic would cost a second of
@@ -53,7 +54,7 @@ EVENT_TYPES = frozenset(
 BY_REFERENCE = frozenset({MessageType.PRICE_UPDATE, MessageType.LAYOUT_UPDATE, MessageType.SNAPSHOT})
 INLINE = frozenset({MessageType.ROLE_CHANGE, MessageType.PARTICIPANTS, MessageType.SESSION_ENDED})
 
-_FIELDS = ("v", "session_id", "seq", "type", "ts", "s3_key", "url", "payload")
+_FIELDS = ("v", "session_id", "seq", "type", "ts", "s3_key", "url", "payload", "document")
 
 
 def is_valid_session_id(value: object) -> bool:
@@ -74,6 +75,9 @@ class Envelope:
     url: str | None = None
     payload: dict[str, Any] | None = None
     v: int = PROTOCOL_VERSION
+    # A copy of the (small) document behind ``s3_key``, riding in a live message so the page need
+    # not fetch it; the key stays, and the log, history and repairs carry the key alone.
+    document: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         _check(is_valid_session_id(self.session_id), f"session_id {self.session_id!r} is not a valid id")
@@ -87,6 +91,9 @@ class Envelope:
         _check(self.s3_key is None or (isinstance(self.s3_key, str) and self.s3_key != ""), "bad s3_key")
         _check(self.url is None or isinstance(self.url, str), "url must be a string")
         _check(self.payload is None or isinstance(self.payload, dict), "payload must be an object")
+        _check(self.document is None or isinstance(self.document, dict), "document must be an object")
+        _check(self.document is None or self.type in BY_REFERENCE,
+               f"{self.type.value} carries no document; only content behind an S3 key does")
         _check(self.v == PROTOCOL_VERSION, f"unsupported message version {self.v!r}")
         if self.type in BY_REFERENCE:
             _check(self.s3_key is not None, f"{self.type.value} carries its content by S3 key")
@@ -110,6 +117,10 @@ class Envelope:
     def with_url(self, url: str | None) -> Envelope:
         return replace(self, url=url)
 
+    def with_document(self, document: dict[str, Any]) -> Envelope:
+        """The same message carrying its document inline (and no URL: it need not be fetched)."""
+        return replace(self, document=document, url=None)
+
     @classmethod
     def from_dict(cls, data: Any) -> Envelope:
         _check(isinstance(data, dict), "a message must be a JSON object")
@@ -130,6 +141,7 @@ class Envelope:
             url=data.get("url"),
             payload=data.get("payload"),
             v=data.get("v", PROTOCOL_VERSION),
+            document=data.get("document"),
         )
 
     @classmethod

@@ -1,5 +1,12 @@
 """The page's I/O loop: join, long-poll both queues, fetch documents, heartbeat, reconnect.
 
+Polling is direct by default: the page long-polls its own SQS queues with the presigned receives
+the join answer carries (``web_py/direct_receive.py``), so no request waits on our server while
+the page waits for news; heartbeat answers renew them. ``poll_mode="server"`` (the page URL's
+``?poll=server``) long-polls through ``webpage_poll_queue`` instead, for networks that block SQS.
+Acknowledgements go to our server, one call per received batch, and that call doubles as the
+heartbeat when one is due.
+
 Standard library only and transport-agnostic: every request goes through an injected ``Http``
 (``pyfetch`` in the page, httpx in tests), storage through an injected ``Store``
 (``sessionStorage`` in the page), time through injected ``sleep``/``clock``. The decisions about
@@ -23,10 +30,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from web_py.direct_receive import DirectReceiver, received
 from web_py.messages import BY_REFERENCE, Envelope, MessageError
 from web_py.page_state import PageState, SequenceError, apply
 from web_py.queue_processor import Apply, Decision, Drop, DualQueueProcessor, Gap, HistoryComplete
 from web_py.render import Connection, View
+from web_py.sqs_xml import SqsResponseError
 
 log = logging.getLogger("web_py.session_manager")
 
@@ -49,6 +58,10 @@ EMPTY_HISTORY_POLLS = 3
 # Heartbeats do not report the session's last sequence; ask for the status every few beats so a
 # lost final event (which no later event would reveal) is still caught.
 STATUS_EVERY_HEARTBEATS = 3
+POLL_MODES = ("direct", "server")
+# Presigned receives refused this many times in a row although just renewed: back off (the server's
+# clock or credentials are off; retrying at once would only repeat the refusal).
+REFUSALS_BEFORE_BACKOFF = 2
 
 
 class Http(Protocol):
@@ -60,6 +73,11 @@ class Http(Protocol):
 
     async def get_json(self, url: str) -> tuple[int, Any]:
         """GET a JSON document by absolute (presigned) URL, without credentials."""
+        ...
+
+    async def get_text(self, url: str) -> tuple[int, str | None]:
+        """GET by absolute (presigned) URL, without credentials, never cached: (status, body text).
+        The page's long-polls of SQS (which answers in XML)."""
         ...
 
 
@@ -128,6 +146,10 @@ class Metrics:
     applied_from_live: int = 0
     applied_from_repair: int = 0
     restored_seq: int = 0
+    direct_polls: int = 0  # long-polls sent straight to SQS (the rest of ``polls`` went through us)
+    renewals: int = 0  # answers that brought fresh presigned receives (join excluded)
+    refused_receives: int = 0  # presigned receives SQS refused (expired, bad signature)
+    inline_documents: int = 0  # documents that rode in the message (no fetch)
 
 
 Listener = Callable[[PageState, View], None]
@@ -150,7 +172,11 @@ class SessionManager:
         jitter: Callable[[], float] = random.random,
         history_wait_s: int = HISTORY_WAIT_S,
         live_wait_s: int = LIVE_WAIT_S,
+        poll_mode: str = "direct",
     ) -> None:
+        if poll_mode not in POLL_MODES:
+            raise ValueError(f"poll_mode must be one of {POLL_MODES}, not {poll_mode!r}")
+        self.poll_mode = poll_mode
         self.session_id = session_id
         self.http = http
         self.store = store or MemoryStore()
@@ -174,6 +200,9 @@ class SessionManager:
         self._known_last_seq = 0
         self._empty_history_polls = 0
         self._heartbeat_interval_s = 5.0
+        self.direct = DirectReceiver()
+        self._last_beat = 0.0  # clock() of the last answer that counted as our heartbeat
+        self._refusals = 0
         self.restore()
 
     # --- persistence -----------------------------------------------------------------------------
@@ -256,6 +285,10 @@ class SessionManager:
         self.joined = joined
         self.metrics.joins += 1
         self._heartbeat_interval_s = joined.heartbeat_interval_s
+        self._last_beat = self._clock()  # a join counts as a heartbeat on the server
+        if not self.direct.update(data, self._clock()):
+            self.direct.forget()
+        self._refusals = 0
         self._needs_join = False
         self._empty_history_polls = 0
         self._acks = {"history": [], "live": []}
@@ -288,6 +321,12 @@ class SessionManager:
         if len(self._documents) > DOCUMENT_CACHE_SIZE:
             self._documents.popitem(last=False)
         return document
+
+    async def _document(self, envelope: Envelope) -> Any:
+        if envelope.document is not None:
+            self.metrics.inline_documents += 1
+            return envelope.document
+        return await self.fetch_from_s3(envelope)
 
     # --- messages --------------------------------------------------------------------------------
 
@@ -322,7 +361,7 @@ class SessionManager:
     async def _apply(self, decision: Apply) -> None:
         envelope = decision.envelope
         try:
-            document = await self.fetch_from_s3(envelope) if envelope.type in BY_REFERENCE else None
+            document = await self._document(envelope) if envelope.type in BY_REFERENCE else None
             state = apply(self.state, envelope, document)
         except (DocumentError, MessageError, SequenceError, TransportError, ApiFailure) as exc:
             # Not acked: the queue redelivers it, or a later message reveals the gap to repair.
@@ -380,7 +419,17 @@ class SessionManager:
             while handles:
                 batch, self._acks[queue] = handles[:MAX_MESSAGES], handles[MAX_MESSAGES:]
                 handles = self._acks[queue]
-                await self.call("webpage_delete_message", queue=queue, receipt_handles=batch)
+                if self._heartbeat_due(0.5):
+                    # Half an interval since the last beat: let this acknowledgement be the next one.
+                    data = await self.call("webpage_delete_message", queue=queue, receipt_handles=batch,
+                                           heartbeat=True)
+                    if isinstance(data.get("heartbeat"), dict):
+                        await self._took_heartbeat(data["heartbeat"])
+                else:
+                    await self.call("webpage_delete_message", queue=queue, receipt_handles=batch)
+
+    def _heartbeat_due(self, fraction: float) -> bool:
+        return self._clock() - self._last_beat >= self._heartbeat_interval_s * fraction
 
     # --- polling ---------------------------------------------------------------------------------
 
@@ -388,13 +437,12 @@ class SessionManager:
         """One long-poll of the queue the processor is on, applied, acknowledged and saved."""
         queue = self.processor.queue_to_poll()
         wait = self.history_wait_s if queue == "history" else self.live_wait_s
-        data = await self.call("webpage_poll_queue", queue=queue, wait_seconds=wait, max_messages=MAX_MESSAGES)
-        messages = data.get("messages", [])
+        messages = await self._receive(queue, wait)
         self.metrics.polls += 1
         self.metrics.messages += len(messages)
         before = self.state.last_seq
-        for message in messages:
-            await self.handle_message(queue, message.get("body"), message.get("receipt_handle"))
+        for receipt_handle, body in messages:
+            await self.handle_message(queue, body, receipt_handle)
         if not messages:
             await self._quiet(queue)
         else:
@@ -408,6 +456,39 @@ class SessionManager:
         self._set_connection("live" if self.processor.phase == "live" else "connecting")
         self._notify()
         return len(messages)
+
+    async def _receive(self, queue: str, wait: int) -> list[tuple[str, Any]]:
+        """One long-poll of ``queue``: straight from SQS when we hold its presigned receive."""
+        if self.poll_mode == "direct" and self.direct.available:
+            url = self.direct.url_for(queue, wait, self._clock())
+            if url is None:
+                await self.heartbeat_once()  # its answer renews the URLs
+                url = self.direct.url_for(queue, wait, self._clock())
+            if url is not None:
+                return await self._receive_direct(url)
+            log.warning("no presigned receive valid for a %s s wait; polling through the server", wait)
+        data = await self.call("webpage_poll_queue", queue=queue, wait_seconds=wait, max_messages=MAX_MESSAGES)
+        return [(m.get("receipt_handle"), m.get("body")) for m in data.get("messages", [])]
+
+    async def _receive_direct(self, url: str) -> list[tuple[str, Any]]:
+        self.metrics.direct_polls += 1
+        status, text = await self.http.get_text(url)
+        try:
+            messages = received(status, text)
+        except SqsResponseError as exc:
+            if exc.queue_missing:
+                raise ApiFailure("sqs_receive_message", 410, {"message": str(exc)}) from exc
+            if not exc.needs_fresh_url:
+                raise TransportError(f"SQS receive: {exc}") from exc
+            self.metrics.refused_receives += 1
+            self._refusals += 1
+            log.info("presigned receive refused (%s); renewing", exc.code)
+            if self._refusals >= REFUSALS_BEFORE_BACKOFF:
+                raise TransportError(f"SQS refused fresh presigned receives: {exc}") from exc
+            await self.heartbeat_once()
+            return []
+        self._refusals = 0
+        return messages
 
     async def _quiet(self, queue: str) -> None:
         if queue == "history":
@@ -423,8 +504,14 @@ class SessionManager:
             await self._settle(self.processor.next_ready())
 
     async def heartbeat_once(self) -> None:
-        data = await self.call("webpage_send_heartbeat")
+        await self._took_heartbeat(await self.call("webpage_send_heartbeat"))
+
+    async def _took_heartbeat(self, data: dict[str, Any]) -> None:
+        """An answer that counted as our heartbeat (the heartbeat's own, or an acknowledgement's)."""
+        self._last_beat = self._clock()
         self.metrics.heartbeats += 1
+        if self.direct.update(data, self._clock()):
+            self.metrics.renewals += 1
         if "last_seq" in data:
             self._known_last_seq = max(self._known_last_seq, int(data["last_seq"]))
         elif self.metrics.heartbeats % STATUS_EVERY_HEARTBEATS == 0:
@@ -541,14 +628,21 @@ class SessionManager:
 
     async def heartbeat_loop(self) -> None:
         while self.running:
-            await self._sleep(self._heartbeat_interval_s)
             if self.joined is None or self._needs_join:
+                await self._sleep(self._heartbeat_interval_s)
+                continue
+            # Due an interval after the last beat: an acknowledgement that doubled as one moves it.
+            wait = self._last_beat + self._heartbeat_interval_s - self._clock()
+            if wait > self._heartbeat_interval_s * 0.05:
+                await self._sleep(wait)
                 continue
             try:
                 await self.heartbeat_once()
+                continue
             except ApiFailure as exc:
                 if exc.needs_join:
                     self._needs_join = True
             except TransportError:
                 # The poll loop notices the same outage and shows it; nothing more to do here.
                 pass
+            await self._sleep(self._heartbeat_interval_s)

@@ -62,6 +62,10 @@ def test_single_browser_shows_the_price_as_master(browsers: Browsers, stack: Loc
     s3_gets = [u for u in browsers.requests if f"/{bucket}/sessions/{session_id}/prices/" in u]
     assert s3_gets and all("X-Amz-Signature=" in u for u in s3_gets)
     assert facts.documents_fetched >= 1
+    # The page long-polls its own queues straight from SQS (the gateway), never through our server.
+    receives = [u for u in browsers.requests if "Action=ReceiveMessage" in u]
+    assert receives and all("X-Amz-Signature=" in u and u.startswith(stack.gateway_url) for u in receives)
+    assert not [u for u in browsers.requests if "/api/webpage_poll_queue" in u]
     print(f"first price rendered {page.get_attribute('#app', 'data-first-price-ms')} ms after navigation start")
     # A click that misses the button is ignored quietly; nothing went to stderr (PyScript would
     # show it as a red .py-error banner) and no exception reached the page.
@@ -252,4 +256,5 @@ def test_two_tabs_of_one_browser_are_two_participants(browsers: Browsers, stack:
             assert shown(page).price == price
     for page in (first, second):
         assert_in_order_once(page)
-    assert shown(first).documents_fetched >= 3 and shown(second).documents_fetched >= 3
+    # The live prices rode inline in their messages: only the history's first one came from S3.
+    assert shown(first).documents_fetched <= 1 and shown(second).documents_fetched <= 1

@@ -110,7 +110,7 @@ def test_a_receipt_named_twice_is_400_and_deletes_nothing(client: Client, stack:
     assert "receipt_handles" in refused.json_body["message"] and "only once" in refused.json_body["message"]
     # The refusal never reached SQS: the receipt is still good for exactly one delete.
     once = post(client, "/api/webpage_delete_message", {**twice, "receipt_handles": [handle]}, cookie)
-    assert (once.status_code, once.json_body) == (200, {"deleted": 1})
+    assert (once.status_code, once.json_body) == (200, {"deleted": 1, "heartbeat": None})
 
 
 def test_invalid_tool_arguments_come_back_as_results_the_model_reads(client: Client, stack: LocalStack,

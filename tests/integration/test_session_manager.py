@@ -169,6 +169,9 @@ class FlakyHttp:
     async def get_json(self, url: str) -> tuple[int, Any]:
         return await self.inner.get_json(url)
 
+    async def get_text(self, url: str) -> tuple[int, str | None]:
+        return await self.inner.get_text(url)
+
 
 def test_run_backs_off_then_goes_live(stack: LocalStack, session_id: str) -> None:
     rest_call(stack.base_url, "webpage_create_session", session_id=session_id)
@@ -246,6 +249,9 @@ def test_tabs_of_one_browser_are_participants_of_their_own_and_a_reload_keeps_it
         # The same browser (cookie jar) in another tab (X-PBFM-Tab): a participant of its own.
         other = pages.open(session_id, cookies=first.transport.cookies).join()
         assert other.client_id != joined.client_id and not other.resumed
+        # The first tab's loop keeps running: let it apply the newcomer's PARTICIPANTS (direct
+        # polling delivers it at once) so the state compared below is the one it saved last.
+        first.catch_up(rest_call(stack.base_url, "webpage_get_session_status", session_id=session_id)["last_seq"])
         # A reload: same cookie jar, tab id and storage; the page's restore() shows the saved state.
         shown = first.state
         reloaded = first.reload()

@@ -9,9 +9,12 @@ duplicates, gaps, repairs and acknowledgements is the page's own loop's.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from xml.sax.saxutils import escape
 
 from web_py.messages import Envelope, MessageType
 
@@ -27,13 +30,19 @@ class ScriptedServer:
     the most events one ``webpage_get_events`` returns; ``expired``: seqs whose queue copies carry a
     presigned URL that no longer works (the log hands out fresh ones; snapshots are not in the log,
     and a message the page leaves unacknowledged is never delivered again here, unlike on SQS);
-    ``snapshot_document``: the state document behind a SNAPSHOT at a seq.
+    ``snapshot_document``: the state document behind a SNAPSHOT at a seq. ``direct``: the join and
+    heartbeat answers carry presigned receives (``https://sqs.test/<queue>``), which ``get_text`` answers in
+    SQS's XML, refusing a receive as expired when ``refuse()`` says so (the page must renew).
     """
 
     def __init__(self, session_id: str, log: EventLog, last_seq: int, *, history: list[Envelope | dict[str, Any]],
                  live: list[Envelope | dict[str, Any]], snapshot_document: Callable[[int], Any],
                  batch: Callable[[], int] = lambda: MAX_MESSAGES, repair_cap: int = 500,
-                 expired: frozenset[int] = frozenset()) -> None:
+                 expired: frozenset[int] = frozenset(), direct: bool = False,
+                 refuse: Callable[[], bool] = lambda: False) -> None:
+        self.direct = direct
+        self.refuse = refuse
+        self.refused = 0
         self.session_id = session_id
         self.log = log
         self.last_seq = last_seq
@@ -74,6 +83,30 @@ class ScriptedServer:
         seq = int(key.rsplit("/", 1)[1].removesuffix(".json"))
         return 200, self.log(seq)[1]
 
+    async def get_text(self, url: str) -> tuple[int, str | None]:
+        await asyncio.sleep(0)
+        self.requests["SQS"] += 1
+        queue = url.removeprefix("https://sqs.test/")
+        assert self.direct and queue in self.queues, url
+        if self.refuse():
+            self.refused += 1
+            return 403, ("<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code>"
+                         "<Message>Signature expired</Message></Error></ErrorResponse>")
+        parts = []
+        for message in self._take(queue, MAX_MESSAGES):
+            body = json.dumps(message["body"])
+            parts.append(f"<Message><MessageId>m</MessageId><ReceiptHandle>{escape(message['receipt_handle'])}"
+                         f"</ReceiptHandle><MD5OfBody>{hashlib.md5(body.encode()).hexdigest()}</MD5OfBody>"
+                         f"<Body>{escape(body)}</Body></Message>")
+        return 200, (f'<ReceiveMessageResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/">'
+                     f"<ReceiveMessageResult>{''.join(parts)}</ReceiveMessageResult></ReceiveMessageResponse>")
+
+    def _receive_urls(self) -> dict[str, Any]:
+        if not self.direct:
+            return {}
+        return {"receive_urls": {q: {"url": f"https://sqs.test/{q}", "expires_at": 0, "expires_in_s": 900}
+                                 for q in ("history", "live")}}
+
     # --- operations ------------------------------------------------------------------------------
 
     def _webpage_join_session(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -84,15 +117,18 @@ class ScriptedServer:
             self.queues["history"].append(Envelope(self.session_id, self.last_seq, MessageType.END_OF_HISTORY, 1.0))
         return {"session_id": self.session_id, "client_id": CLIENT_ID, "role": "observer",
                 "master_client_id": None, "resumed": self.joins > 1, "last_seq": self.last_seq,
-                "heartbeat_interval_s": 1.0, "heartbeat_timeout_s": 3.0}
+                "heartbeat_interval_s": 1.0, "heartbeat_timeout_s": 3.0, **self._receive_urls()}
 
     def _webpage_poll_queue(self, body: dict[str, Any]) -> dict[str, Any]:
-        queue = self.queues[body["queue"]]
-        count = min(body.get("max_messages", MAX_MESSAGES), max(1, self.batch()), len(queue))
+        return {"messages": self._take(body["queue"], body.get("max_messages", MAX_MESSAGES))}
+
+    def _take(self, name: str, max_messages: int) -> list[dict[str, Any]]:
+        queue = self.queues[name]
+        count = min(max_messages, max(1, self.batch()), len(queue))
         messages = []
         for item in queue[:count]:
             self._handles += 1
-            handle = f"{body['queue'][0]}{self._handles}"
+            handle = f"{name[0]}{self._handles}"
             self.delivered.append(handle)
             if isinstance(item, Envelope):
                 wire = self._wire(item, expired=item.is_event and item.seq in self.expired)
@@ -101,17 +137,20 @@ class ScriptedServer:
                 self.malformed_delivered += 1
             messages.append({"receipt_handle": handle, "body": wire})
         del queue[:count]
-        return {"messages": messages}
+        return messages
 
     def _webpage_delete_message(self, body: dict[str, Any]) -> dict[str, Any]:
         handles = body["receipt_handles"]
         assert 1 <= len(handles) <= MAX_MESSAGES, handles
         assert all(h[0] == body["queue"][0] for h in handles), (body["queue"], handles)
         self.deleted.extend(handles)
+        if body.get("heartbeat"):
+            self.requests["heartbeat_in_ack"] += 1
+            return {"deleted": len(handles), "heartbeat": self._webpage_send_heartbeat(body)}
         return {"deleted": len(handles)}
 
     def _webpage_send_heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"role": "observer", "master_client_id": None, "server_time": 0.0}
+        return {"role": "observer", "master_client_id": None, "server_time": 0.0, **self._receive_urls()}
 
     def _webpage_get_session_status(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"session_id": self.session_id, "status": "active", "last_seq": self.last_seq,

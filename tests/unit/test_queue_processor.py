@@ -132,11 +132,14 @@ def run_page(server_last_seq: int, history: list[Any], live: list[Any], *, reloa
         if envelope.type is MessageType.SNAPSHOT:
             snapshots.append(envelope.seq)
 
+    now = [0.0]  # virtual time: every sleep passes at once, and the page's clock moves by it
+
     async def no_wait(seconds: float) -> None:
+        now[0] += seconds
         await asyncio.sleep(0)
 
     manager = SessionManager(SID, server, store=saved_at(reloaded_at), on_apply=on_apply, sleep=no_wait,
-                             jitter=lambda: 0.5)
+                             clock=lambda: now[0], jitter=lambda: 0.5)
     assert manager.state.last_seq == reloaded_at
 
     def settled() -> bool:
@@ -394,6 +397,7 @@ class Scenario:
     repair_cap: int  # the most events one get_events returns
     twice_end: bool  # END_OF_HISTORY delivered twice
     malformed: bool  # a malformed message on the live queue
+    direct: bool  # the page long-polls "SQS" with presigned receives (some refused) instead of the server
     seed: int  # the queues' mess: losses, duplicates, swaps, batch sizes, expired URLs
 
 
@@ -405,7 +409,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     return Scenario(n=n, h=h, k=draw(st.one_of(st.just(0), st.integers(0, h))),
                     reloaded_at=draw(st.one_of(st.just(0), st.integers(0, n))),
                     repair_cap=draw(st.sampled_from([1, 3, 500])), twice_end=draw(st.booleans()),
-                    malformed=draw(st.booleans()), seed=draw(st.integers(0, 2**32 - 1)))
+                    malformed=draw(st.booleans()), direct=draw(st.booleans()),
+                    seed=draw(st.integers(0, 2**32 - 1)))
 
 
 @settings(max_examples=400, deadline=None, derandomize=True, database=None,
@@ -413,7 +418,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 @given(scenario=scenarios())
 def test_random_interleavings_apply_each_event_once_in_order(scenario: Scenario) -> None:
     """The page's own loop, whatever the queues do: lost, duplicated, swapped and malformed messages,
-    a snapshot, END_OF_HISTORY twice, a reload, batches of any size, short repairs, expired URLs."""
+    a snapshot, END_OF_HISTORY twice, a reload, batches of any size, short repairs, expired URLs;
+    polling through the server or straight from SQS (with refused presigned receives)."""
     rng = random.Random(scenario.seed)
     n, h, k, reloaded_at = scenario.n, scenario.h, scenario.k, scenario.reloaded_at
     history: list[Any] = [snapshot(k)] if k else []
@@ -425,7 +431,8 @@ def test_random_interleavings_apply_each_event_once_in_order(scenario: Scenario)
     expired = frozenset(s for s in range(1, n + 1) if rng.random() < 0.1)
 
     page = run_page(n, history, live, reloaded_at=reloaded_at, repair_cap=scenario.repair_cap,
-                    batch=lambda: rng.randint(1, 10), expired=expired)
+                    batch=lambda: rng.randint(1, 10), expired=expired, direct=scenario.direct,
+                    refuse=lambda: rng.random() < 0.1)
 
     start = max(page.snapshots, default=reloaded_at)
     assert page.snapshots in ([], [k])
@@ -437,3 +444,7 @@ def test_random_interleavings_apply_each_event_once_in_order(scenario: Scenario)
     assert page.manager.metrics.malformed == page.server.malformed_delivered
     # Every message received was acked exactly once, none twice, none leaked.
     assert Counter(page.server.deleted) == Counter(page.server.delivered)
+    # The direct path really was direct: no poll went through the server, refusals were renewed.
+    if scenario.direct:
+        assert page.server.requests["webpage_poll_queue"] == 0 and page.server.requests["SQS"] > 0
+        assert page.manager.metrics.refused_receives == page.server.refused
