@@ -44,6 +44,7 @@ class LocalStack:
         self.quiet = quiet
         self._moto: Any = None
         self._gateway: Any = None
+        self._environment_before: dict[str, str | None] = {}
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._sweeper: threading.Thread | None = None
@@ -100,7 +101,11 @@ class LocalStack:
 
         env = {**os.environ, **self.overrides, "PBFM_AWS_ENDPOINT_URL": self.moto_url,
                "PBFM_AWS_PUBLIC_ENDPOINT_URL": self.gateway_url, "PBFM_ALLOWED_ORIGINS": ",".join(origins)}
-        os.environ.update({k: v for k, v in env.items() if k.startswith("PBFM_")})
+        written = {k: v for k, v in env.items() if k.startswith("PBFM_")}
+        # Put back on stop: a stack started later in the same process (a test run) must not inherit
+        # this one's table, prefix, token or base URL through the environment.
+        self._environment_before = {k: os.environ.get(k) for k in written}
+        os.environ.update(written)
         from chalice_app.aws import build_clients
         from chalice_app.context import build_service
         from chalice_app.settings import Settings
@@ -133,6 +138,12 @@ class LocalStack:
                 log.exception("local sweep failed")
 
     def stop(self) -> None:
+        for name, value in self._environment_before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._environment_before = {}
         self._stopping.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=30)

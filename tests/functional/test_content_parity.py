@@ -21,7 +21,6 @@ from chalice.test import Client
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from chalice_app.application import app
 from chalice_app.mcp_endpoint import mcp_body_limit
 from pbfm_tooling.local_stack import LocalStack
 from web_py.content import MAX_BLOCKS, MAX_POINTS, MAX_ROWS, MAX_SHORT_TEXT, MAX_TEXT, TEXT_STYLES, Layout
@@ -86,7 +85,9 @@ def expected_server(content: Any, limit: int) -> str:
 def parity(stack: LocalStack) -> Iterator[Parity]:
     session_id = "parity-" + secrets.token_hex(4)
     stack.service.create_session(session_id, None)
-    with Client(app) as client:
+    # The stack's own app: the module-level app builds its service from whatever environment the
+    # process has when first used, which other tests' stacks may have changed.
+    with Client(stack.app) as client:
         yield Parity(client, stack, session_id)
 
 

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalice_app.application import app
+from chalice_app.application import create_app
+from chalice_app.settings import Settings
+from pbfm_tooling.memory_backends import memory_service
 
 ROOT = Path(__file__).resolve().parents[3]
 NODE_CHECK = Path(__file__).with_name("ajv_strict.mjs")
@@ -55,7 +57,10 @@ EXAMPLES: dict[str, tuple[list[dict[str, Any]], list[Any]]] = {
 
 @pytest.fixture(scope="module")
 def tools() -> list[dict[str, Any]]:
-    with Client(app) as client:
+    # An app of its own over explicit settings: the module-level app would read whatever PBFM_*
+    # environment earlier tests' stacks left (a token, say).
+    service = memory_service(Settings())
+    with Client(create_app(lambda: service)) as client:
         answer = client.http.post("/mcp", headers={"Content-Type": "application/json",
                                                    "Accept": "application/json, text/event-stream"},
                                   body=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
