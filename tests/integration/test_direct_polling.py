@@ -45,7 +45,8 @@ def test_steady_state_receives_straight_from_sqs(stack: LocalStack, session_id: 
         assert stack.requests["/api/webpage_poll_queue"] == polls_before == 0
         for tab, fetched in zip(tabs, fetched_before, strict=True):
             metrics = tab.manager.metrics
-            assert metrics.direct_polls > 0 and metrics.direct_polls == metrics.polls
+            # Every poll went to SQS; one more may be in flight (counted when it starts, polls when it ends).
+            assert metrics.direct_polls > 0 and metrics.polls <= metrics.direct_polls <= metrics.polls + 1
             # Prices and the layout came inline: no S3 fetch for any of them.
             assert metrics.documents_fetched == fetched and metrics.inline_documents >= 6
             assert tab.manager.state.layout is not None
