@@ -43,7 +43,8 @@ setup_chromium() {
     local sudo=""; [[ "$(id -u)" != 0 ]] && sudo="sudo"
     # `env` so the variable assignment works with and without sudo (as root, $sudo is empty).
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    # --reinstall: when the package is registered but its files are gone, a plain install is a no-op.
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall chromium >/dev/null
     if [[ ! -x /usr/bin/chromium ]]; then echo "dev.sh: chromium did not install" >&2; exit 1; fi
   fi
 }
