@@ -33,6 +33,11 @@ def generate_key(kind: str, session_id: str, name: str | None = None) -> str:
     return KEY_PREFIXES[kind].format(sid=session_id) + stem + ".json"
 
 
+def encode_document(document: Any) -> bytes:
+    """A document's bytes as stored (compact, keys sorted): every blob store writes these."""
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
 class S3BlobStore:
     def __init__(self, s3: Any, bucket: str, cache_size: int = 2048, *, presigner: Any = None) -> None:
         self._s3 = s3
@@ -47,7 +52,7 @@ class S3BlobStore:
         return self._bucket
 
     def put_json(self, key: str, document: Any) -> int:
-        body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+        body = encode_document(document)
         with aws_errors("storing a document in S3"):
             self._s3.put_object(
                 Bucket=self._bucket, Key=key, Body=body, ContentType="application/json",

@@ -21,8 +21,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from chalice_app.aws import aws_errors, error_code
-from chalice_app.errors import Conflict, Gone, NotFound
-from chalice_app.ports import Appended, ClientRecord, SessionRecord, StoredEvent
+from chalice_app.errors import Conflict
+from chalice_app.ports import Appended, ClientRecord, SessionRecord, StoredEvent, required_session
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -97,12 +97,7 @@ class DynamoEventStore:
         return _session(data)
 
     def require_session(self, session_id: str, *, active: bool = True) -> SessionRecord:
-        record = self.get_session(session_id)
-        if record is None:
-            raise NotFound(f"No session {session_id!r}. Create it first (webpage_create_session).")
-        if active and not record.active:
-            raise Gone(f"Session {session_id!r} has ended.")
-        return record
+        return required_session(self.get_session(session_id), session_id, active=active)
 
     def active_session_ids(self) -> tuple[list[str], list[str]]:
         """Sessions not ended: (live ones, ones whose TTL has passed and that still hold queues)."""

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalice_app.errors import Gone, NotFound
 from web_py.messages import Envelope
 
 
@@ -249,3 +250,12 @@ class BlobStore(Protocol):
     def presign(self, key: str, expires_s: int = ...) -> str: ...
 
     def list_keys(self, prefix: str) -> list[str]: ...
+
+
+def required_session(record: SessionRecord | None, session_id: str, *, active: bool = True) -> SessionRecord:
+    """What every ``EventStore.require_session`` answers for the record its ``get_session`` found."""
+    if record is None:
+        raise NotFound(f"No session {session_id!r}. Create it first (webpage_create_session).")
+    if active and not record.active:
+        raise Gone(f"Session {session_id!r} has ended.")
+    return record

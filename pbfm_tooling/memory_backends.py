@@ -28,10 +28,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
-from chalice_app.blobs import PRESIGN_SECONDS
-from chalice_app.errors import Conflict, Gone, NotFound, UpstreamError
+from chalice_app.blobs import PRESIGN_SECONDS, encode_document
+from chalice_app.errors import Conflict, Gone, UpstreamError
 from chalice_app.event_store import APPEND_ATTEMPTS
-from chalice_app.ports import Appended, ClientRecord, QueueMissing, QueuePair, SessionRecord, StoredEvent
+from chalice_app.ports import (
+    Appended,
+    ClientRecord,
+    QueueMissing,
+    QueuePair,
+    SessionRecord,
+    StoredEvent,
+    required_session,
+)
 from chalice_app.queues import queue_names
 from chalice_app.sessions import SessionService
 from chalice_app.settings import Settings
@@ -109,12 +117,7 @@ class MemoryEventStore:
             return _copy_session(record)
 
     def require_session(self, session_id: str, *, active: bool = True) -> SessionRecord:
-        record = self.get_session(session_id)
-        if record is None:
-            raise NotFound(f"No session {session_id!r}. Create it first (webpage_create_session).")
-        if active and not record.active:
-            raise Gone(f"Session {session_id!r} has ended.")
-        return record
+        return required_session(self.get_session(session_id), session_id, active=active)
 
     def active_session_ids(self) -> tuple[list[str], list[str]]:
         now = self._clock()
@@ -463,7 +466,7 @@ class MemoryBlobStore:
         return self._bucket
 
     def put_json(self, key: str, document: Any) -> int:
-        body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+        body = encode_document(document)
         with self._lock:
             self._objects[key] = body
         return len(body)

@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 PROTOCOL_VERSION = 1
@@ -112,6 +113,11 @@ class Envelope:
         return {k: data[k] for k in _FIELDS if data[k] is not None}
 
     def to_json(self) -> str:
+        return self._json
+
+    @cached_property
+    def _json(self) -> str:
+        # Encoded once: the fan-out sends the same envelope (inline document included) to every queue.
         return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
 
     def with_url(self, url: str | None) -> Envelope:

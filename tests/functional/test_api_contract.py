@@ -5,8 +5,6 @@ Drives the real Chalice app in-process (chalice.test.Client) against the moto se
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +13,7 @@ from chalice.test import Client
 from chalice_app.application import app
 from chalice_app.registry import registry
 from pbfm_tooling.local_stack import LocalStack
+from tests.functional.app_calls import post
 
 PRODUCT_MCP_TOOLS = {
     "webpage_create_session", "webpage_create_browser_queues", "webpage_update_hash_price_display",
@@ -26,15 +25,6 @@ PRODUCT_REST = {
 }
 
 
-@pytest.fixture
-def client(stack: LocalStack) -> Iterator[Client]:
-    with Client(stack.app) as test_client:
-        yield test_client
-
-
-def post(client: Client, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
-    raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    return client.http.post(path, body=raw, headers={"Content-Type": "application/json", **(headers or {})})
 
 
 def rpc(client: Client, method: str, params: dict[str, Any] | None = None, request_id: int = 1) -> Any:

@@ -7,27 +7,18 @@ RecursionError, /mcp parsed any size, and SQS refused a batch with a receipt nam
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from chalice.test import Client
 
 from pbfm_tooling.local_stack import LocalStack
+from tests.functional.app_calls import post
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 JUNK_COOKIES = 'prefs={"theme":"dark"}; x="a; note=hello world; =foo; bare; list=a,b'
 
 
-@pytest.fixture
-def client(stack: LocalStack) -> Iterator[Client]:
-    with Client(stack.app) as test_client:
-        yield test_client
-
-
-def post(client: Client, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
-    raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    return client.http.post(path, body=raw, headers={"Content-Type": "application/json", **(headers or {})})
 
 
 def join(client: Client, session_id: str, headers: dict[str, str] | None = None) -> Any:

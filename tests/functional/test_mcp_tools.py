@@ -7,10 +7,8 @@ own reducer); reading a quote or the state publishes nothing; a stored layout is
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from chalice.test import Client
 
 from pbfm_tooling.local_stack import LocalStack
@@ -22,11 +20,6 @@ LAYOUT = {"title": "Desk", "blocks": [{"kind": "text", "text": "Morning  view", 
                                       {"kind": "key_value", "rows": [{"key": "Desk", "value": "HASH"}]},
                                       {"kind": "chart", "points": [1, 2.5, 3]}, {"kind": "price_card"}]}
 
-
-@pytest.fixture
-def client(stack: LocalStack) -> Iterator[Client]:
-    with Client(stack.app) as test_client:
-        yield test_client
 
 
 def tool(client: Client, name: str, arguments: dict[str, Any], host: str = "pages.test") -> dict[str, Any]:

@@ -10,7 +10,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -18,26 +17,8 @@ import pytest
 from chalice_app.context import build_service
 from chalice_app.sessions import SessionService
 from pbfm_tooling.local_stack import LocalStack
+from tests.counting import Counting
 from web_py.messages import Envelope, MessageType
-
-
-class Counting:
-    """Forwards every call to the wrapped port and counts it by method name."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.calls: Counter[str] = Counter()
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._inner, name)
-        if not callable(attribute):
-            return attribute
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] += 1
-            return attribute(*args, **kwargs)
-
-        return counted
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
 
 import pytest
 from chalice.test import Client
@@ -19,6 +18,7 @@ from chalice_app.roles import Role
 from chalice_app.sessions import SessionFull, SessionService
 from chalice_app.settings import Settings
 from pbfm_tooling.memory_backends import ManualClock, MemoryBlobStore, MemoryBrowserQueues, MemoryEventStore
+from tests.counting import Counting
 from web_py import page_state
 from web_py.messages import Envelope, MessageType
 
@@ -27,23 +27,6 @@ SETTINGS = Settings(heartbeat_timeout_s=30, heartbeat_interval_s=15, stale_after
 SID = "scale-test"
 
 
-class Counting:
-    """Forwards every call to the wrapped port and counts it by method name."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.calls: Counter[str] = Counter()
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._inner, name)
-        if not callable(attribute):
-            return attribute
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] += 1
-            return attribute(*args, **kwargs)
-
-        return counted
 
 
 class Backends:
