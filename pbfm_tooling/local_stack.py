@@ -114,6 +114,7 @@ class LocalStack:
         self.settings = Settings.from_env(env)
         self.service = build_service(self.settings)
         clients = build_clients(self.settings)
+        origins = _with_origins_already_allowed(clients.s3, self.settings.bucket_name, origins)
         create_resources(clients.s3, clients.dynamodb, table_name=self.settings.table_name,
                          bucket_name=self.settings.bucket_name, region=self.settings.region,
                          cors_origins=origins)
@@ -183,6 +184,23 @@ class LocalStack:
 
     def page_url(self, session_id: str) -> str:
         return f"{self.base_url}/session/{session_id}"
+
+
+def _with_origins_already_allowed(s3: Any, bucket_name: str, origins: list[str]) -> list[str]:
+    """Ours plus the bucket's current CORS origins.
+
+    moto keeps one AWS per process, so stacks started in one process (a test run) share the bucket:
+    replacing its CORS rule with this stack's origins alone would lock out the pages of a stack
+    still running. Origins of stopped stacks stay behind; they are dead loopback ports.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        rules = s3.get_bucket_cors(Bucket=bucket_name)["CORSRules"]
+    except ClientError:  # no bucket yet, or no CORS rule on it
+        rules = []
+    allowed = [origin for rule in rules for origin in rule.get("AllowedOrigins", [])]
+    return list(dict.fromkeys([*origins, *allowed]))
 
 
 def _local_server(app: Any, host: str, port: int, *, quiet: bool, requests: Counter[str],
