@@ -29,6 +29,8 @@ class Caller:
     # returns the client id it gives this tab.
     mint: Callable[[], str] | None = None
     minted: bool = False
+    # Identified by a view token (the session view inside an AI chat), not by a cookie.
+    in_chat: bool = False
 
     def require_client(self) -> str:
         if self.client_id is None:

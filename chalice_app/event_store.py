@@ -334,6 +334,7 @@ class DynamoEventStore:
             "joined_at": _num(record.joined_at), "last_heartbeat": _num(record.last_heartbeat),
             "live_queue_url": record.live_queue_url, "history_queue_url": record.history_queue_url,
             "expires_at": record.expires_at, "browser_id": record.browser_id,
+            **({"in_chat": True} if record.in_chat else {}),
         }
         with aws_errors("registering a browser"):
             self._db.put_item(TableName=self._table, Item=_to_item(values))
@@ -530,6 +531,7 @@ def _client(data: dict[str, Any]) -> ClientRecord:
         joined_at=float(data["joined_at"]), last_heartbeat=float(data["last_heartbeat"]),
         live_queue_url=str(data["live_queue_url"]), history_queue_url=str(data["history_queue_url"]),
         expires_at=int(data["expires_at"]), browser_id=data.get("browser_id"), away=bool(data.get("away", False)),
+        in_chat=bool(data.get("in_chat", False)),
     )
 
 

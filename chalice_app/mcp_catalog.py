@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chalice_app import mcp_app_view
 from chalice_app.page_links import PageLinks
 from chalice_app.page_view import page_view
 from chalice_app.sessions import SessionService
@@ -71,19 +72,23 @@ def state_uri(session_id: str) -> str:
 
 
 def list_resources(service: SessionService, links: PageLinks) -> list[dict[str, Any]]:
-    return [{
+    """The session view inside a chat (MCP Apps), then each recent session's page state."""
+    return [mcp_app_view.resource_entry(service.settings, links), *({
         "uri": state_uri(record.session_id),
         "name": f"{record.session_id}-state",
         "title": f"Page state of {record.title or record.session_id}",
         "description": f"What {links.page_url(record.session_id)} shows now.",
         "mimeType": RESOURCE_MIME,
-    } for record in service.store.recent_sessions(RESOURCE_LIST_LIMIT)]
+    } for record in service.store.recent_sessions(RESOURCE_LIST_LIMIT))]
 
 
 def read_resource(service: SessionService, links: PageLinks, uri: str) -> dict[str, Any]:
+    if uri == mcp_app_view.VIEW_URI:
+        return mcp_app_view.read(service.settings, links)
     match = _STATE_URI.fullmatch(uri)
     if match is None or not SESSION_ID_PATTERN.fullmatch(match["session_id"]):
-        raise UnknownResource(f"Unknown resource {uri!r}; this server serves {STATE_TEMPLATE}.")
+        raise UnknownResource(f"Unknown resource {uri!r}; this server serves {STATE_TEMPLATE} and "
+                              f"{mcp_app_view.VIEW_URI}.")
     session_id = match["session_id"]
     if service.store.get_session(session_id) is None:
         raise UnknownResource(f"No session {session_id!r}; resources/list names the live ones.")

@@ -53,13 +53,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from chalice import Chalice, Response
 
-from chalice_app import bearer, mcp_catalog
+from chalice_app import bearer, mcp_app_view, mcp_catalog
 from chalice_app.caller import Caller
 from chalice_app.errors import ApiError, InvalidInput, PayloadTooLarge
 from chalice_app.json_body import BodyTooDeep, parse_json_body
@@ -126,6 +127,7 @@ class _Call:
     services: ServiceProvider | None
     links: PageLinks
     modern: bool
+    settings: Settings
 
     def service(self) -> SessionService:
         if self.services is None:
@@ -219,7 +221,7 @@ def _handle(registry: Registry, settings: Settings, method: str, lowered: dict[s
         return _rpc_error_response(request_id, _RpcError(INVALID_REQUEST, "Invalid Request: method must be a string."),
                                    modern)
 
-    call = _Call(registry, services, links, modern)
+    call = _Call(registry, services, links, modern, settings)
     try:
         if params is not None and not isinstance(params, dict):
             raise _RpcError(INVALID_PARAMS, "params must be a JSON object.")
@@ -305,6 +307,8 @@ def _capabilities(modern: bool) -> dict[str, Any]:
         "resources": {"listChanged": False, "subscribe": False},
         "prompts": {"listChanged": False},
         "completions": {},
+        # MCP Apps: tools link a live view of their session (mcp_app_view).
+        "extensions": mcp_app_view.capability(),
     }
     if not modern:
         # logging/setLevel is accepted (a stateless server keeps no level); 2026-07-28 dropped the method.
@@ -401,7 +405,7 @@ def _get_prompt(params: dict[str, Any]) -> dict[str, Any]:
 
 def _tool_entry(op: Operation) -> dict[str, Any]:
     title = op.title or op.summary
-    return {
+    entry = {
         "name": op.name,
         "title": title,
         "description": op.description,
@@ -409,6 +413,8 @@ def _tool_entry(op: Operation) -> dict[str, Any]:
         "outputSchema": op.output_schema(),
         "annotations": {"title": title, **(op.hints or ToolHints()).to_mcp()},
     }
+    meta = mcp_app_view.tool_meta(op)
+    return entry if meta is None else {**entry, "_meta": meta}
 
 
 def _call_tool(call: _Call, params: dict[str, Any]) -> dict[str, Any]:
@@ -447,7 +453,13 @@ def _call_tool(call: _Call, params: dict[str, Any]) -> dict[str, Any]:
     content = [{"type": "text", "text": json.dumps(structured, ensure_ascii=False)}]
     if op.text is not None:
         content.insert(0, {"type": "text", "text": op.text(output)})
-    return {"content": content, "structuredContent": structured, "isError": False}
+    result: dict[str, Any] = {"content": content, "structuredContent": structured, "isError": False}
+    # The live view's grant (its session and token) rides in _meta, out of the model's sight.
+    now = call.services().now() if call.services is not None else time.time()
+    grant = mcp_app_view.result_meta(op, structured, call.settings, call.links, now)
+    if grant is not None:
+        result["_meta"] = grant
+    return result
 
 
 def _error_result(text: str) -> dict[str, Any]:

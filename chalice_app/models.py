@@ -56,6 +56,8 @@ class ParticipantInfo(BaseModel):
     role: Role = Field(description='"master" (may act) or "observer" (watches)')
     joined_at: float = Field(description="When the browser joined, epoch seconds")
     last_heartbeat_age_s: float = Field(description="Seconds since the browser's last heartbeat")
+    in_chat: bool = Field(False, description="True for the session view inside an AI chat (an MCP App); it "
+                          "becomes master only by webpage_transfer_control_to_observer")
 
 
 class SessionStatus(BaseModel):
@@ -184,6 +186,8 @@ class ParticipantView(BaseModel):
     client_id: str = Field(description="The browser's id")
     role: Role = Field(description='"master" or "observer"')
     joined_at: float = Field(description="When it joined, epoch seconds")
+    in_chat: bool = Field(False, description="True for the session view inside an AI chat (an MCP App); it "
+                          "becomes master only by webpage_transfer_control_to_observer")
 
 
 class PageView(BaseModel):

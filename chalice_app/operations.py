@@ -75,13 +75,13 @@ def _page_path(session_id: str) -> str:
 
 def _participant_models(people: list[Participant]) -> list[ParticipantInfo]:
     return [ParticipantInfo(client_id=p.client_id, role=p.role, joined_at=p.joined_at,
-                            last_heartbeat_age_s=p.last_heartbeat_age_s) for p in people]
+                            last_heartbeat_age_s=p.last_heartbeat_age_s, in_chat=p.in_chat) for p in people]
 
 
 # -- sessions ------------------------------------------------------------------------------------
 
 @api_function(protocols=["mcp", "rest"], rest_needs_token=True, title="Create a live page",
-              hints=ToolHints(destructive=False, idempotent=True))
+              hints=ToolHints(destructive=False, idempotent=True), view=True)
 def webpage_create_session(
     session_id: NewSessionId = None, title: NewTitle = None, *, service: SessionService,
     links: PageLinks,
@@ -125,7 +125,7 @@ def webpage_join_session(session_id: SessionId, caller: Caller, *, service: Sess
     (its message says which; retry later, not at once).
     """
     client_id = caller.client_or_new_identity()
-    outcome = service.join(session_id, client_id, caller.browser_id)
+    outcome = service.join(session_id, client_id, caller.browser_id, in_chat=caller.in_chat)
     return Joined(session_id=session_id, client_id=outcome.client.client_id, role=outcome.role,
                   master_client_id=outcome.master_client_id, resumed=outcome.resumed,
                   last_seq=outcome.history_last_seq, heartbeat_interval_s=service.settings.heartbeat_interval_s,
@@ -196,7 +196,7 @@ def _publish_price(service: SessionService, session_id: str, source: str) -> Pri
 
 
 @api_function(protocols=["mcp"], title="Show the HASH-USD price",
-              hints=ToolHints(destructive=False, open_world=True))
+              hints=ToolHints(destructive=False, open_world=True), view=True)
 def webpage_update_hash_price_display(
     session_id: SessionId, source: PriceSourceChoice = None, *, service: SessionService
 ) -> PriceUpdate:
@@ -227,7 +227,7 @@ def _layout_document(service: SessionService, content: Layout) -> dict[str, obje
 
 
 # Not destructive: the previous layout stays stored and in the log, and can be shown again by key.
-@api_function(protocols=["mcp"], title="Show content on the page", hints=ADDITIVE)
+@api_function(protocols=["mcp"], title="Show content on the page", hints=ADDITIVE, view=True)
 def webpage_send_to_browsers(
     session_id: SessionId, content: LayoutContent, *, service: SessionService
 ) -> DeliveryReport:
@@ -295,7 +295,7 @@ def webpage_generate_s3_key(session_id: SessionId, kind: DocumentKind) -> Genera
     return GeneratedKey(s3_key=generate_key(kind, session_id))
 
 
-@api_function(protocols=["mcp"], title="Show a stored layout", hints=ADDITIVE)
+@api_function(protocols=["mcp"], title="Show a stored layout", hints=ADDITIVE, view=True)
 def webpage_show_stored_layout(session_id: SessionId, s3_key: LayoutKey, *, service: SessionService
                                ) -> DeliveryReport:
     """Show a layout stored earlier (by webpage_store_layout_data or webpage_send_to_browsers) again.
@@ -317,7 +317,7 @@ def webpage_show_stored_layout(session_id: SessionId, s3_key: LayoutKey, *, serv
 
 # -- reading what the page shows -----------------------------------------------------------------
 
-@api_function(protocols=["mcp"], title="Read what the page shows", hints=READ_ONLY, text=describe)
+@api_function(protocols=["mcp"], title="Read what the page shows", hints=READ_ONLY, text=describe, view=True)
 def webpage_get_page_state(session_id: SessionId, *, service: SessionService, links: PageLinks) -> PageView:
     """Exactly what every browser of the session shows now: price card, content blocks, who watches.
 

@@ -31,8 +31,8 @@ def page_view(service: SessionService, session_id: str, links: PageLinks) -> Pag
         recent_prices=[PricePoint(seq=seq, price=price) for seq, price in state.price_history[-RECENT_PRICES:]],
         layout=state.layout,
         master_client_id=state.master_client_id,
-        participants=[ParticipantView(client_id=p.client_id, role=Role(p.role), joined_at=p.joined_at)
-                      for p in state.participants],
+        participants=[ParticipantView(client_id=p.client_id, role=Role(p.role), joined_at=p.joined_at,
+                                      in_chat=p.in_chat) for p in state.participants],
         ended=state.ended,
         end_reason=state.end_reason,
     )
@@ -66,8 +66,9 @@ def describe(view: PageView) -> str:
                                                                     view.layout.title else "") + "):")
     lines.extend(f"  {i}. {_block_text(block)}" for i, block in enumerate(view.layout.blocks, 1))
     watchers = len(view.participants)
-    lines.append(f"Browsers watching: {watchers}" + (f"; master {view.master_client_id}." if view.master_client_id
-                                                     else "."))
+    in_chat = sum(1 for p in view.participants if p.in_chat)
+    lines.append(f"Browsers watching: {watchers}" + (f" ({in_chat} in this chat)" if in_chat else "")
+                 + (f"; master {view.master_client_id}." if view.master_client_id else "."))
     return "\n".join(lines)
 
 

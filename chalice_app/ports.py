@@ -58,6 +58,9 @@ class ClientRecord:
     browser_id: str | None = None
     # Silent for longer than the heartbeat timeout (not yet removed): not listed as watching.
     away: bool = False
+    # The session view inside an AI chat (an MCP App, identified by a view token): listed as "in
+    # chat", and never made master except by the AI's explicit transfer.
+    in_chat: bool = False
 
     @property
     def active(self) -> bool:

@@ -10,7 +10,8 @@ it), a ``SessionService`` (the service graph of the app that received the call) 
 (absolute page URLs as this caller reached the server).
 
 An MCP operation also records a ``title`` and its behaviour hints (``ToolHints``: read-only,
-destructive, idempotent, open world), which hosts use to decide what to run without asking.
+destructive, idempotent, open world), which hosts use to decide what to run without asking, and
+whether its result names a session a chat host may show live (``view``: ``mcp_app_view``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class Operation:
     hints: ToolHints | None = None
     # A short readable rendering of the result for the model, beside the JSON (MCP text content).
     text: Callable[[Any], str] | None = None
+    # The result names a session its host may show live, in the session view (``mcp_app_view``).
+    view: bool = False
 
     def parse_arguments(self, arguments: Any) -> BaseModel:
         if arguments is None:
@@ -124,6 +127,7 @@ class Registry:
         title: str | None = None,
         hints: ToolHints | None = None,
         text: Callable[[Any], str] | None = None,
+        view: bool = False,
     ) -> Callable[[F], F]:
         chosen = frozenset(protocols)
         unknown = chosen - PROTOCOLS
@@ -132,7 +136,7 @@ class Registry:
 
         def record(func: F) -> F:
             operation = replace(_describe(func, chosen, method.upper(), path), rest_needs_token=rest_needs_token,
-                                title=title, hints=hints, text=text)
+                                title=title, hints=hints, text=text, view=view)
             if operation.name in self._operations:
                 raise ValueError(f"operation {operation.name!r} is registered twice")
             self._operations[operation.name] = operation

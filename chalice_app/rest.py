@@ -1,15 +1,22 @@
-"""REST binding: one Chalice route per registry operation that speaks "rest"."""
+"""REST binding: one Chalice route per registry operation that speaks "rest".
+
+A browser operation (one that takes a ``Caller``) identifies its caller by the signed cookie and
+tab id, or — the session view inside an AI chat, where our cookie would be a third-party one — by
+a view token header (``view_tokens``); a refused token is a 401 and changes nothing. Those
+operations also answer CORS (preflight included) for the configured view origins (``view_cors``).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalice import Chalice, Response
 
-from chalice_app import bearer, cookies
+from chalice_app import bearer, cookies, view_cors, view_tokens
 from chalice_app.caller import Caller
 from chalice_app.errors import ApiError, InvalidInput, Unauthorized
 from chalice_app.json_body import parse_json_body
@@ -50,7 +57,35 @@ def _mount(app: Chalice, operation: Operation, settings_provider: Callable[[], S
             log.exception("%s failed", operation.name)
             return error_response(ApiError("Internal error; the server log has the details."))
 
-    app.route(operation.path, methods=[operation.method], name=operation.name)(view)
+    app.route(operation.path, methods=[operation.method], name=operation.name)(_with_view_cors(app, operation,
+                                                                                               settings_provider, view))
+    if operation.caller_param is not None:
+        # A browser operation: the view in a chat host's sandbox calls it cross-origin.
+        def cors_preflight() -> Response:
+            request = app.current_request
+            assert request is not None
+            return view_cors.preflight(view_cors.view_origin(request.headers, settings_provider()),
+                                       f"{operation.method}, OPTIONS")
+
+        app.route(operation.path, methods=["OPTIONS"], name=f"{operation.name}_preflight")(cors_preflight)
+
+
+def _with_view_cors(app: Chalice, operation: Operation, settings_provider: Callable[[], Settings],
+                    view: Callable[[], Response]) -> Callable[[], Response]:
+    """Every answer of a browser operation (errors too: the page acts on 401/409/410) carries CORS
+    for a view origin; other operations and origins get none."""
+    if operation.caller_param is None:
+        return view
+
+    def with_cors() -> Response:
+        response = view()
+        request = app.current_request
+        origin = None if request is None else view_cors.view_origin(request.headers, settings_provider())
+        if origin is not None:
+            response.headers.update(view_cors.cors_headers(origin))
+        return response
+
+    return with_cors
 
 
 def _handle(operation: Operation, settings: Settings, method: str, raw_body: bytes | str | None,
@@ -67,10 +102,20 @@ def _handle(operation: Operation, settings: Settings, method: str, raw_body: byt
     session_id = getattr(parsed, "session_id", None)
     caller = Caller(protocol="rest")
     minted: list[str] = []
+    now = services().now() if services is not None else time.time()
+    token: view_tokens.ViewToken | None = None
     if operation.caller_param is not None and isinstance(session_id, str):
-        minted = _identify(caller, settings.cookie_secret, session_id, headers)
+        if headers.get(view_tokens.HEADER) is not None:
+            token = _identify_view(caller, settings.cookie_secret, session_id, headers, now)
+        else:
+            minted = _identify(caller, settings.cookie_secret, session_id, headers)
     result = operation.invoke(parsed, caller, services, links)
     response_headers: dict[str, str | list[str]] = dict(JSON_HEADERS)
+    if token is not None and token.due_for_renewal(now, settings.view_token_lifetime_s):
+        # Like a cookie kept fresh by use: the view's transport takes the new token from here.
+        response_headers[view_tokens.HEADER] = view_tokens.issue(
+            settings.cookie_secret, token.session_id, now=now, lifetime_s=settings.view_token_lifetime_s,
+            view_id=token.view_id).value
     if caller.minted and isinstance(session_id, str):
         response_headers["Set-Cookie"] = cookies.issue(
             settings.cookie_secret, session_id, minted[0], max_age_s=settings.session_ttl_s,
@@ -99,6 +144,21 @@ def _identify(caller: Caller, secret: str, session_id: str, headers: Any) -> lis
 
     caller.mint = mint
     return minted
+
+
+def _identify_view(caller: Caller, secret: str, session_id: str, headers: Any, now: float) -> view_tokens.ViewToken:
+    """The view in a chat: its identity is the token's (never a cookie, which is not even read)."""
+    tab_id = headers.get(cookies.TAB_HEADER) or ""
+    if not cookies.TAB_ID.fullmatch(tab_id):
+        raise InvalidInput(f"the {cookies.TAB_HEADER} header must be 0-32 of A-Z a-z 0-9 _ -")
+    try:
+        token = view_tokens.verify(secret, str(headers.get(view_tokens.HEADER)), session_id, now=now)
+    except view_tokens.TokenRefused as exc:
+        raise Unauthorized(str(exc)) from None
+    caller.client_id = view_tokens.client_id_for(secret, token, tab_id)
+    caller.browser_id = view_tokens.browser_id_of(token)
+    caller.in_chat = True
+    return token
 
 
 def _arguments(method: str, raw_body: bytes | str | None, query: Mapping[str, str] | None, limit: int) -> Any:

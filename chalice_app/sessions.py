@@ -109,6 +109,7 @@ class Participant:
     role: Role
     joined_at: float
     last_heartbeat_age_s: float
+    in_chat: bool = False
 
 
 class SessionService:
@@ -141,18 +142,20 @@ class SessionService:
         clients = self.store.list_clients(session_id) if session.active else []
         return session, [
             Participant(c.client_id, Role.of(c.client_id, session.master_client_id), c.joined_at,
-                        round(now - c.last_heartbeat, 3))
+                        round(now - c.last_heartbeat, 3), c.in_chat)
             for c in clients
         ]
 
     # -- joining -------------------------------------------------------------------------------
 
-    def join(self, session_id: str, known_client_id: str | None, browser_id: str | None = None) -> JoinOutcome:
+    def join(self, session_id: str, known_client_id: str | None, browser_id: str | None = None, *,
+             in_chat: bool = False) -> JoinOutcome:
         """Register a browser; its live queue enters the fan-out before history is read.
 
         O(1) store calls whatever the session's size: no Query, no announcement to the others (the
         participant list goes out coalesced, later). A new participant takes a place under the
         session's cap and its browser's tab cap first, so a refused join creates nothing.
+        ``in_chat``: the session view inside an AI chat, which never becomes master by itself.
         """
         session = self.store.require_session(session_id)
         now = self._clock()
@@ -177,6 +180,7 @@ class SessionService:
                     joined_at=existing.joined_at if existing and existing.active else now,
                     last_heartbeat=now, live_queue_url=pair.live_url, history_queue_url=pair.history_url,
                     expires_at=session.expires_at, browser_id=browser_id,
+                    in_chat=in_chat or bool(existing and existing.in_chat),
                 )
                 self.store.put_client(client)
             except Exception:
@@ -187,7 +191,7 @@ class SessionService:
         # From here on every publish sends to this browser's live queue (idempotent for a resume).
         self.store.add_to_fanout(session_id, client.client_id, client.live_queue_url)
 
-        master = self._ensure_master(session, client.client_id)
+        master = self._ensure_master(session, client)
         last_seq = self._send_history(session_id, client)
         return JoinOutcome(client, Role.of(client.client_id, master), master, resumed, last_seq)
 
@@ -212,11 +216,17 @@ class SessionService:
         return session.master_client_id is not None and \
             now - session.master_heartbeat > self.settings.heartbeat_timeout_s
 
-    def _ensure_master(self, session: SessionRecord, candidate: str) -> str | None:
-        """The first browser becomes master; a joiner that finds the master silent fails over at once."""
+    def _ensure_master(self, session: SessionRecord, joiner: ClientRecord) -> str | None:
+        """The first browser becomes master; a joiner that finds the master silent fails over at once.
+
+        A view in a chat is never the first master: the role waits for the next browser.
+        """
         session_id = session.session_id
         current = session.master_client_id
+        candidate = joiner.client_id
         if current is None:
+            if joiner.in_chat:
+                return None
             if self.store.set_master(session_id, candidate, None):
                 self._announce_master(session_id, candidate, None, "first_join")
                 return candidate
@@ -227,10 +237,13 @@ class SessionService:
 
     def _fail_over(self, session_id: str, silent: str | None,
                    clients: Sequence[ClientRecord] | None = None) -> str | None:
-        """Hand the master role to the longest-connected live observer (one Query; failovers are rare)."""
+        """Hand the master role to the longest-connected live observer (one Query; failovers are rare).
+
+        Views in a chat are passed over: only the AI's explicit transfer makes one master.
+        """
         now = self._clock()
         clients = self.store.list_clients(session_id) if clients is None else clients
-        successors = [c for c in clients if c.client_id != silent and not c.away
+        successors = [c for c in clients if c.client_id != silent and not c.away and not c.in_chat
                       and now - c.last_heartbeat <= self.settings.heartbeat_timeout_s]
         if successors and self._change_master(session_id, successors[0].client_id, silent, "failover"):
             return successors[0].client_id
@@ -402,7 +415,8 @@ class SessionService:
         live = self.live_participants(session_id, session.master_client_id)
         delivery = self.publish(session_id, MessageType.PARTICIPANTS, payload={
             "master_client_id": session.master_client_id,
-            "participants": [{"client_id": p.client_id, "role": p.role, "joined_at": p.joined_at} for p in live],
+            "participants": [{"client_id": p.client_id, "role": p.role, "joined_at": p.joined_at,
+                              **({"in_chat": True} if p.in_chat else {})} for p in live],
         })
         self.store.mark_roster_announced(session_id, session.roster_version, delivery.seq)
         return True
@@ -420,7 +434,8 @@ class SessionService:
         """Browsers heartbeating within the timeout (the longest-connected first); silent ones are away."""
         now = self._clock()
         return [
-            Participant(c.client_id, Role.of(c.client_id, master), c.joined_at, round(now - c.last_heartbeat, 3))
+            Participant(c.client_id, Role.of(c.client_id, master), c.joined_at, round(now - c.last_heartbeat, 3),
+                        c.in_chat)
             for c in self.store.list_clients(session_id)
             if not c.away and now - c.last_heartbeat <= self.settings.heartbeat_timeout_s
         ]

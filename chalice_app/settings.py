@@ -62,6 +62,11 @@ class Settings:
     inline_document_bytes: int = 32 * 1024
     allowed_origins: tuple[str, ...] = ()
     cookie_secure: bool = False
+    # Exact origins of chat hosts' sandboxes that show the session view (an MCP App): the runtime
+    # files and the browser operations answer CORS for these alone (never with credentials).
+    view_origins: tuple[str, ...] = ()
+    # A view's token lives this long unless renewed; every answer past half its life renews it.
+    view_token_lifetime_s: int = 900
 
     @property
     def browser_endpoint_url(self) -> str | None:
@@ -81,6 +86,7 @@ class Settings:
             # Each Lambda container would invent its own secret and reject the others' cookies.
             raise RuntimeError("PBFM_COOKIE_SECRET must be set in AWS (pbfm-webpage deploy sets it)")
         origins = tuple(o.strip() for o in env.get("PBFM_ALLOWED_ORIGINS", "").split(",") if o.strip())
+        view_origins = tuple(o.strip().rstrip("/") for o in env.get("PBFM_VIEW_ORIGINS", "").split(",") if o.strip())
         return cls(
             table_name=get("PBFM_TABLE", defaults.table_name),
             bucket_name=get("PBFM_BUCKET", defaults.bucket_name),
@@ -112,4 +118,6 @@ class Settings:
             inline_document_bytes=int(get("PBFM_INLINE_DOCUMENT_BYTES", str(defaults.inline_document_bytes))),
             allowed_origins=origins,
             cookie_secure=get("PBFM_COOKIE_SECURE", "false").lower() == "true",
+            view_origins=view_origins,
+            view_token_lifetime_s=int(get("PBFM_VIEW_TOKEN_LIFETIME", str(defaults.view_token_lifetime_s))),
         )

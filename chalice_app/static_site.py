@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from chalice import Chalice, Response
 
+from chalice_app import view_cors
 from chalice_app.settings import Settings
 from web_py.messages import is_valid_session_id
 
@@ -36,8 +37,10 @@ VENDOR = WEB_STATIC / "vendor"
 WEB_PY = ROOT / "web_py"
 PYSCRIPT_TOML = ROOT / "pyscript.toml"
 
-# The page's entry script (web_static/page.html loads it with the config below).
+# The page's entry script (web_static/page.html loads it with the config below), and the entry
+# script of the session view inside a chat (web_static/view.html, see mcp_app_view).
 ENTRY_SCRIPT = "main.py"
+VIEW_ENTRY_SCRIPT = "view_main.py"
 
 
 def _mapped_modules(config_text: str) -> frozenset[str]:
@@ -53,8 +56,8 @@ def _mapped_modules(config_text: str) -> frozenset[str]:
 
 # The page's Python: exactly the modules pyscript.toml maps, plus the entry script. Nothing else
 # under web_py/ (or elsewhere) is reachable through /web_py/.
-PAGE_MODULES = _mapped_modules(PYSCRIPT_TOML.read_text(encoding="utf-8")) | {ENTRY_SCRIPT}
-STATIC_FILES = frozenset({"page.css", "boot.js", "favicon.svg"})
+PAGE_MODULES = _mapped_modules(PYSCRIPT_TOML.read_text(encoding="utf-8")) | {ENTRY_SCRIPT, VIEW_ENTRY_SCRIPT}
+STATIC_FILES = frozenset({"page.css", "boot.js", "favicon.svg", "view_bridge.js"})
 
 CONTENT_TYPES = {
     ".wasm": "application/wasm",
@@ -228,6 +231,19 @@ def pyscript_config(settings: Settings, base: str = "") -> str:
     return text.replace('"/vendor/', f'"{base}/vendor/')
 
 
+def absolute_pyscript_config(settings: Settings, base_url: str) -> dict[str, object]:
+    """pyscript.toml with every URL absolute on ``base_url``, for a document served from elsewhere.
+
+    The session view runs at a chat host's sandbox origin, where "/web_py/..." would name the
+    host's files: the same [files] table (the one list), its sources made absolute on our base.
+    """
+    text = PYSCRIPT_TOML.read_text(encoding="utf-8")
+    _mapped_modules(text)  # the same checks as the page's table
+    config = tomllib.loads(text)
+    files = {f"{base_url}{source}": target for source, target in config["files"].items()}
+    return {**config, "interpreter": runtime_url(settings, "pyodide", "pyodide.mjs", base_url), "files": files}
+
+
 def base_path(request_path: str, route_path: str) -> str:
     """The prefix in front of our routes in the browser's URL ("" locally, "/api" on API Gateway).
 
@@ -255,6 +271,14 @@ def mount_static(app: Chalice, settings_provider: Callable[[], Settings]) -> Non
     def if_none_match() -> str | None:
         request = app.current_request
         return None if request is None else request.headers.get("if-none-match")
+
+    def for_views(response: Response) -> Response:
+        # The session view in a chat host's sandbox loads these cross-origin (CORS-mode requests).
+        request = app.current_request
+        origin = None if request is None else view_cors.view_origin(request.headers, settings_provider())
+        if origin is not None:
+            response.headers.update(view_cors.cors_headers(origin))
+        return response
 
     @app.route("/", methods=["GET"])
     def landing() -> Response:
@@ -286,17 +310,17 @@ def mount_static(app: Chalice, settings_provider: Callable[[], Settings]) -> Non
     @app.route("/web_py/{name}", methods=["GET"])
     def web_py_module(name: str) -> Response:
         file = _read(WEB_PY / name) if name in PAGE_MODULES else None
-        return _file_response(file, REVALIDATE, if_none_match())
+        return for_views(_file_response(file, REVALIDATE, if_none_match()))
 
     @app.route("/static/{name}", methods=["GET"])
     def static_file(name: str) -> Response:
         file = _read(WEB_STATIC / name) if name in STATIC_FILES else None
-        return _file_response(file, REVALIDATE, if_none_match())
+        return for_views(_file_response(file, REVALIDATE, if_none_match()))
 
     def runtime_file(runtime: str, version: str, name: str) -> Response:
         ok = version == RUNTIME_VERSIONS[runtime] and _RUNTIME_NAME.match(name) is not None
         file = _read(VENDOR / runtime / name) if ok else None
-        return _file_response(file, IMMUTABLE, if_none_match())
+        return for_views(_file_response(file, IMMUTABLE, if_none_match()))
 
     @app.route("/vendor/pyodide/{version}/{name}", methods=["GET"])
     def pyodide_file(version: str, name: str) -> Response:

@@ -56,28 +56,36 @@ APPLIED_SEQS_SHOWN = 500
 
 
 class FetchHttp:
-    """``Http`` over the browser's fetch; ``base`` is the prefix of our routes ("/api" on API Gateway)."""
+    """``Http`` over the browser's fetch; ``base`` is the prefix of our routes ("/api" on API Gateway).
 
-    def __init__(self, base: str = "", tab_id: str = "") -> None:
+    ``credentials``: "same-origin" for the page (its signed cookie identifies it); the view in a chat
+    says "omit" (it is identified by a token header, and never sends cookies cross-origin).
+    """
+
+    def __init__(self, base: str = "", tab_id: str = "", *, credentials: str = "same-origin") -> None:
         self.base = base
+        self.credentials = credentials
         # With the cookie, the tab id makes this tab its own participant (see chalice_app/caller.py).
         self.headers = {"Content-Type": "application/json", "X-PBFM-Tab": tab_id}
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         try:
-            # same-origin: the signed session cookie (HttpOnly) identifies this browser.
             response = await pyfetch(
                 self.base + path,
                 method="POST",
                 body=json.dumps(body),
                 headers=self.headers,
-                credentials="same-origin",
+                credentials=self.credentials,
                 cache="no-store",
             )
             text = await response.string()
         except Exception as exc:  # fetch rejects with a JS TypeError on network failure
             raise TransportError(f"POST {path}: {exc}") from exc
+        self.answered(response.headers)
         return response.status, _parse(text)
+
+    def answered(self, headers: dict[str, str]) -> None:
+        """Told every answer's headers (lower-cased names); the view's transport reads its token here."""
 
     async def get_json(self, url: str) -> tuple[int, Any]:
         try:
@@ -197,6 +205,11 @@ async def start(root: Any) -> SessionManager:
     poll = root.getAttribute("data-poll")
     manager = SessionManager(session_id, FetchHttp("" if is_null(base) else str(base), tab_id(store)),
                              store=store, poll_mode="server" if poll == "server" else "direct")
+    return await run(root, manager)
+
+
+async def run(root: Any, manager: SessionManager) -> SessionManager:
+    """Render ``manager``'s state into ``root`` (and wire its buttons) until the session ends."""
     renderer = DomRenderer(root, manager)
     manager.on_change = renderer
     install_controls(root, manager)

@@ -61,6 +61,8 @@ class Participant:
     client_id: str
     role: Role
     joined_at: float  # epoch seconds, as stored on the CLIENT item
+    # The session view inside an AI chat; the key is left out for every other participant.
+    in_chat: bool = False
 
     def __post_init__(self) -> None:
         _client_id("participant client_id", self.client_id, nullable=False)
@@ -69,14 +71,20 @@ class Participant:
             isinstance(self.joined_at, (int, float)) and not isinstance(self.joined_at, bool),
             "participant joined_at must be epoch seconds",
         )
+        _check(self.in_chat is True or self.in_chat is False, "participant in_chat must be a boolean")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"client_id": self.client_id, "role": self.role, "joined_at": self.joined_at}
+        data: dict[str, Any] = {"client_id": self.client_id, "role": self.role, "joined_at": self.joined_at}
+        if self.in_chat:
+            data["in_chat"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> Participant:
-        _exact_keys("participant", data, {"client_id", "role", "joined_at"})
-        return cls(client_id=data["client_id"], role=data["role"], joined_at=data["joined_at"])
+        optional = {"in_chat"} if isinstance(data, dict) and "in_chat" in data else set()
+        _exact_keys("participant", data, {"client_id", "role", "joined_at"} | optional)
+        return cls(client_id=data["client_id"], role=data["role"], joined_at=data["joined_at"],
+                   in_chat=data.get("in_chat", False))
 
 
 def _participants(value: Any) -> tuple[Participant, ...]:

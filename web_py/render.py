@@ -185,9 +185,11 @@ def _participants(state: PageState, view: View) -> str:
         you = person.client_id == view.client_id
         classes = "self" if you else ""
         suffix = " (you)" if you else ""
+        where = " · in chat" if person.in_chat else ""
         items.append(
-            f'<li class="{classes}" data-client-id="{e(person.client_id)}" data-role="{e(person.role)}">'
-            f"{e(person.client_id)} · {e(person.role)}{e(suffix)}</li>"
+            f'<li class="{classes}" data-client-id="{e(person.client_id)}" data-role="{e(person.role)}"'
+            f'{" data-in-chat" if person.in_chat else ""}>'
+            f"{e(person.client_id)} · {e(person.role)}{e(where)}{e(suffix)}</li>"
         )
     count = len(state.participants)
     return (
