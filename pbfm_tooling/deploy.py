@@ -94,6 +94,9 @@ class Stage:
     asset_base_url: str
     allowed_origins: tuple[str, ...]
     lambda_timeout: int
+    # Chat hosts' sandbox origins that show the session view (PBFM_VIEW_ORIGINS): they read the
+    # runtime and documents from the bucket too.
+    view_origins: tuple[str, ...] = ()
     # ``api_gateway_custom_domain.domain_name``: serves the API at the root of its own host.
     custom_domain: str | None = None
 
@@ -115,13 +118,15 @@ class Stage:
             allowed_origins=tuple(o.strip() for o in env.get("PBFM_ALLOWED_ORIGINS", "").split(",") if o.strip()),
             lambda_timeout=int(stage.get("lambda_timeout", config.get("lambda_timeout", 60))),
             custom_domain=domain.get("domain_name"),
+            view_origins=tuple(o.strip() for o in env.get("PBFM_VIEW_ORIGINS", "").split(",") if o.strip()),
         )
 
     @property
     def page_origins(self) -> tuple[str, ...]:
-        """Origins the page is served from, besides the execute-api one (known only once deployed)."""
+        """Origins the page is served from, besides the execute-api one (known only once deployed), and
+        the chat hosts' sandboxes that show the session view: the bucket's CORS allows them all."""
         own = (f"https://{self.custom_domain}",) if self.custom_domain else ()
-        return own + tuple(o for o in self.allowed_origins if o not in own)
+        return tuple(dict.fromkeys((*own, *self.allowed_origins, *self.view_origins)))
 
     @property
     def queue_arn(self) -> str:

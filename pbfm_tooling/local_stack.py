@@ -114,7 +114,9 @@ class LocalStack:
         self.settings = Settings.from_env(env)
         self.service = build_service(self.settings)
         clients = build_clients(self.settings)
-        origins = _with_origins_already_allowed(clients.s3, self.settings.bucket_name, origins)
+        # The chat view's sandbox reads snapshots and documents by presigned URL too.
+        origins = _with_origins_already_allowed(clients.s3, self.settings.bucket_name,
+                                                [*origins, *self.settings.view_origins])
         create_resources(clients.s3, clients.dynamodb, table_name=self.settings.table_name,
                          bucket_name=self.settings.bucket_name, region=self.settings.region,
                          cors_origins=origins)

@@ -21,6 +21,7 @@ from chalice_app.static_site import (
     ROOT,
     RUNTIME_VERSIONS,
     VENDOR,
+    VIEW_ENTRY_SCRIPT,
     WEB_PY,
     _mapped_modules,
     content_security_policy,
@@ -95,9 +96,10 @@ def test_pyscript_toml_is_served_and_points_at_our_pyodide(client: Client) -> No
 
 
 def page_imports() -> set[str]:
-    """The web_py files the page needs: the entry script's web_py imports, followed transitively."""
+    """The web_py files the page and the chat view need: the entry scripts' web_py imports, followed
+    transitively."""
     needed = {"__init__.py"}
-    pending = [ENTRY_SCRIPT]
+    pending = [ENTRY_SCRIPT, VIEW_ENTRY_SCRIPT]
     while pending:
         name = pending.pop()
         tree = ast.parse((WEB_PY / name).read_text(encoding="utf-8"))
@@ -119,8 +121,8 @@ def test_the_one_module_list_is_what_the_page_imports() -> None:
     mapped = {source.removeprefix("/web_py/") for source in tomllib.loads(PYSCRIPT_TOML.read_text())["files"]}
     assert "content.py" in page_imports() and "rules.py" in page_imports()  # the walk itself works
     assert mapped == page_imports()
-    # What static_site serves is read from that same table, plus the entry script.
-    assert mapped | {ENTRY_SCRIPT} == PAGE_MODULES
+    # What static_site serves is read from that same table, plus the entry scripts.
+    assert mapped | {ENTRY_SCRIPT, VIEW_ENTRY_SCRIPT} == PAGE_MODULES
     page = (ROOT / "web_static" / "page.html").read_text()
     assert f'src="{{{{base}}}}/web_py/{ENTRY_SCRIPT}"' in page
 

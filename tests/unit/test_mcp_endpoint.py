@@ -445,10 +445,11 @@ def test_initialize_answers_instructions_and_the_installed_version() -> None:
     assert result["serverInfo"] == {"name": "pb-fm-webpage", "title": "pb-fm live webpage",
                                     "version": importlib.metadata.version("pb-fm-webpage")}
     assert "webpage_create_session" in result["instructions"] and "page_url" in result["instructions"]
-    # Exactly what is implemented: no subscriptions, no list-changed notifications.
+    # Exactly what is implemented: no subscriptions, no list-changed notifications; MCP Apps (SEP-1724).
     assert result["capabilities"] == {"tools": {"listChanged": False}, "prompts": {"listChanged": False},
                                       "resources": {"listChanged": False, "subscribe": False},
-                                      "completions": {}, "logging": {}}
+                                      "completions": {}, "logging": {},
+                                      "extensions": {"io.modelcontextprotocol/ui": {}}}
 
 
 def test_the_packaged_version_is_the_project_version() -> None:

@@ -1,6 +1,7 @@
 """web_py/ runs unchanged in Pyodide and on the server: standard library only, and no I/O of its own.
 
-Only the page's entry point and its browser adapter may reach into the browser runtime.
+Only the entry points (the page's and the chat view's) and their browser adapters may reach into the
+browser runtime.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 WEB_PY = Path(__file__).resolve().parents[2] / "web_py"
-BROWSER_MODULES = frozenset({"main.py", "browser_io.py"})
+BROWSER_MODULES = frozenset({"main.py", "browser_io.py", "view_main.py", "view_io.py"})
 BROWSER_PACKAGES = frozenset({"js", "pyodide", "pyscript"})
 # Standard library, but I/O: the caller injects transport, the shared code only decides.
 IO_MODULES = frozenset(
