@@ -90,7 +90,7 @@ class AppHost:
         app_host = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 entry = files.get(parts.path)
                 if entry is None:
