@@ -160,7 +160,8 @@ def test_typescript_sdk_drives_a_page_and_reads_it_back(stack: LocalStack, sessi
     assert seen["server"] == {"name": "pb-fm-webpage", "title": "pb-fm live webpage",
                               "version": seen["server"]["version"]}
     assert "webpage_get_page_state" in seen["instructions"]
-    assert set(seen["capabilities"]) == {"tools", "resources", "prompts", "completions", "logging"}
+    # "extensions": MCP Apps (the session view inside the chat), which this client ignores unharmed.
+    assert set(seen["capabilities"]) == {"tools", "resources", "prompts", "completions", "logging", "extensions"}
     assert seen["created"]["page_url"] == stack.page_url(session_id)
     check_state(stack, session_id, seen["state"], seen["published_price"])
     assert seen["wrong_is_error"] is True and "- session_id: Input should be a valid string" in seen["wrong_text"]
@@ -220,8 +221,10 @@ def test_inspector_2_drives_a_page_and_reads_it_back(stack: LocalStack, session_
                            "--tool-args-json", json.dumps(arguments), exit_code=exit_code)
 
     created = call("webpage_create_session", {"session_id": session_id})
-    # Only 2026-07-28 results carry the server's identity in _meta: proof of the era spoken.
-    assert ("_meta" in created) is (era == "modern")
+    # Only 2026-07-28 results carry the server's identity in _meta: proof of the era spoken. Both
+    # carry the chat view's grant there.
+    assert ("io.modelcontextprotocol/serverInfo" in created["_meta"]) is (era == "modern")
+    assert created["_meta"]["pb-fm-webpage/view"]["session_id"] == session_id
     price = call("webpage_update_hash_price_display", {"session_id": session_id})
     state = call("webpage_get_page_state", {"session_id": session_id})
     check_state(stack, session_id, state["structuredContent"], price["structuredContent"]["price"]["display_price"])

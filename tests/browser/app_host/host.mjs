@@ -105,3 +105,13 @@ window.pbfmHost = {
   appCalls: () => state.appCalls.slice(),
 };
 document.documentElement.dataset.host = "ready";
+
+// By hand (see the README): /?server=<our /mcp URL>&session=<id> creates that session and shows its view.
+const query = new URLSearchParams(window.location.search);
+if (query.get("server") && query.get("session")) {
+  const sandbox = query.get("sandbox") ?? `${window.location.protocol}//${window.location.hostname}:${
+    Number(window.location.port) + 1}/sandbox.html`;
+  connect(query.get("server"))
+    .then(() => show("webpage_create_session", { session_id: query.get("session") }, sandbox))
+    .catch((error) => { document.getElementById("chat").textContent = String(error); });
+}

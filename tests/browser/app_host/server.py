@@ -70,11 +70,14 @@ class AppHost:
         # Every CSP header the sandbox origin sent, in order (tests check what the view ran under).
         self.csp_sent: list[str] = []
 
-    def start(self) -> AppHost:
-        host = self._serve({"/": ("host.html", "text/html; charset=utf-8"),
-                            "/host.bundle.js": (self.bundle, "text/javascript; charset=utf-8")}, sandbox=False)
-        sandbox = self._serve({"/sandbox.html": ("sandbox.html", "text/html; charset=utf-8"),
-                               "/sandbox.js": ("sandbox.js", "text/javascript; charset=utf-8")}, sandbox=True)
+    def start(self, host_port: int = 0) -> AppHost:
+        """Serve on ``host_port`` (0: any free port) and the sandbox on the next port up (any, for 0)."""
+        page = {"/": ("host.html", "text/html; charset=utf-8"),
+                "/host.bundle.js": (self.bundle, "text/javascript; charset=utf-8")}
+        proxy = {"/sandbox.html": ("sandbox.html", "text/html; charset=utf-8"),
+                 "/sandbox.js": ("sandbox.js", "text/javascript; charset=utf-8")}
+        host = self._serve(port=host_port, files=page, sandbox=False)
+        sandbox = self._serve(port=host_port + 1 if host_port else 0, files=proxy, sandbox=True)
         self.host_url = f"http://127.0.0.1:{host.server_address[1]}"
         self.sandbox_origin = f"http://127.0.0.1:{sandbox.server_address[1]}"
         self.sandbox_url = f"{self.sandbox_origin}/sandbox.html"
@@ -86,7 +89,7 @@ class AppHost:
             server.server_close()
         self._servers.clear()
 
-    def _serve(self, files: dict[str, tuple[str | Path, str]], *, sandbox: bool) -> ThreadingHTTPServer:
+    def _serve(self, *, port: int, files: dict[str, tuple[str | Path, str]], sandbox: bool) -> ThreadingHTTPServer:
         app_host = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -117,8 +120,27 @@ class AppHost:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self._servers.append(server)
         return server
+
+
+if __name__ == "__main__":
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description="The test chat host, by hand (see the README).")
+    parser.add_argument("--port", type=int, default=8080, help="the host page's port; the sandbox takes the next")
+    parser.add_argument("--policy", choices=POLICIES, default="reference")
+    options = parser.parse_args()
+    running = AppHost(options.policy).start(options.port)
+    print(f"host page {running.host_url}/  sandbox origin {running.sandbox_origin} (policy {options.policy})")
+    print(f"serve with PBFM_VIEW_ORIGINS={running.sandbox_origin}, then open "
+          f"{running.host_url}/?server=http://127.0.0.1:8000/mcp&session=team")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        running.stop()
