@@ -154,7 +154,7 @@ def _identify_view(caller: Caller, secret: str, session_id: str, headers: Any, n
     try:
         token = view_tokens.verify(secret, str(headers.get(view_tokens.HEADER)), session_id, now=now)
     except view_tokens.TokenRefused as exc:
-        raise Unauthorized(str(exc)) from None
+        raise Unauthorized(str(exc), details={"view_token": exc.reason}) from None
     caller.client_id = view_tokens.client_id_for(secret, token, tab_id)
     caller.browser_id = view_tokens.browser_id_of(token)
     caller.in_chat = True

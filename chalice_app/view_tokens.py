@@ -56,7 +56,12 @@ class ViewToken:
 
 
 class TokenRefused(ValueError):
-    """A token that does not identify a view of this session now; the message says why."""
+    """A token that does not identify a view of this session now; the message says why, ``reason``
+    in one word ("malformed", "invalid", "other_session", "expired": only that one is worth renewing)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def new_view_id() -> str:
@@ -83,21 +88,21 @@ def issue(secret: str, session_id: str, *, now: float, lifetime_s: int, view_id:
 def verify(secret: str, value: str, session_id: str, *, now: float) -> ViewToken:
     """The token ``value`` if it is ours, unexpired and for ``session_id``; else ``TokenRefused``."""
     if len(value) > MAX_LENGTH:
-        raise TokenRefused("The view token is malformed.")
+        raise TokenRefused("The view token is malformed.", "malformed")
     parts = value.split(".")
     if len(parts) != 5 or parts[0] != VERSION:
-        raise TokenRefused("The view token is malformed.")
+        raise TokenRefused("The view token is malformed.", "malformed")
     _version, token_session, view_id, expires, signature = parts
     if not (is_valid_session_id(token_session) and VIEW_ID.fullmatch(view_id) and expires.isdigit()
             and len(expires) <= 12):
-        raise TokenRefused("The view token is malformed.")
+        raise TokenRefused("The view token is malformed.", "malformed")
     expected = _signature(secret, token_session, view_id, int(expires))
     if not hmac.compare_digest(signature.encode("utf-8", "surrogatepass"), expected.encode()):
-        raise TokenRefused("The view token is not valid on this server.")
+        raise TokenRefused("The view token is not valid on this server.", "invalid")
     if token_session != session_id:
-        raise TokenRefused("The view token belongs to another session.")
+        raise TokenRefused("The view token belongs to another session.", "other_session")
     if int(expires) <= now:
-        raise TokenRefused("The view token has expired; open the view again from the chat.")
+        raise TokenRefused("The view token has expired; open the view again from the chat.", "expired")
     return ViewToken(token_session, view_id, int(expires), value)
 
 

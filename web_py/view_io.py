@@ -49,7 +49,7 @@ class ViewHttp(FetchHttp):
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         status, data = await super().post(path, body)
-        if status == 401 and await self.renew_through_host():
+        if status == 401 and token_expired(data) and await self.renew_through_host():
             status, data = await super().post(path, body)
         return status, data
 
@@ -66,6 +66,12 @@ class ViewHttp(FetchHttp):
         self.grant = grant
         self.headers[TOKEN_HEADER] = grant.token
         return True
+
+
+def token_expired(answer: Any) -> bool:
+    """The server refused our token only because it expired (the one refusal a new grant cures)."""
+    details = answer.get("details") if isinstance(answer, dict) else None
+    return isinstance(details, dict) and details.get("view_token") == "expired"
 
 
 def show_notice(root: Any, message: str) -> None:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Frame, Page, Request
+from playwright.sync_api import Frame, Page, Request, Response
 
 from pbfm_tooling.local_stack import LocalStack
 from tests.browser.app_host.server import AppHost
@@ -26,7 +26,7 @@ from tests.conftest import TEST_OVERRIDES
 pytestmark = pytest.mark.browser
 TOKEN_HEADER = "x-pbfm-view-token"
 # Short enough that a test sees the view renew it (every answer past half its life carries a new one).
-TOKEN_LIFETIME_S = 16
+TOKEN_LIFETIME_S = 30
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +50,27 @@ class ViewRequests:
 
     def __init__(self, page: Page) -> None:
         self.seen: list[Request] = []
+        self.renewals: list[str] = []  # tokens our answers handed the view (a response header)
+        self.refusals: list[str] = []
         page.on("request", self._record)
+        page.on("response", self._answered)
+
+    @staticmethod
+    def _in_view(frame: Frame) -> bool:
+        return frame.parent_frame is not None and frame.parent_frame.parent_frame is not None
 
     def _record(self, request: Request) -> None:
-        frame = request.frame
-        if frame.parent_frame is not None and frame.parent_frame.parent_frame is not None:
+        if self._in_view(request.frame):
             self.seen.append(request)
+
+    def _answered(self, response: Response) -> None:
+        if not self._in_view(response.frame):
+            return
+        renewed = response.headers.get(TOKEN_HEADER)
+        if renewed:
+            self.renewals.append(renewed)
+        if response.status == 401:
+            self.refusals.append(f"{response.url}: {response.text()}")
 
     def origins(self) -> set[str]:
         return {f"{urlsplit(r.url).scheme}://{urlsplit(r.url).netloc}" for r in self.seen
@@ -76,9 +91,10 @@ def open_host(browsers: Browsers, host: AppHost, stack: LocalStack) -> tuple[Pag
     return page, requests
 
 
-def show(page: Page, host: AppHost, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    return dict(page.evaluate("([tool, args, sandbox]) => window.pbfmHost.show(tool, args, sandbox)",
-                              [tool, arguments, host.sandbox_url]))
+def show(page: Page, host: AppHost, tool: str, arguments: dict[str, Any], result_delay_ms: int = 0
+         ) -> dict[str, Any]:
+    return dict(page.evaluate("([tool, args, sandbox, delay]) => window.pbfmHost.show(tool, args, sandbox, delay)",
+                              [tool, arguments, host.sandbox_url, result_delay_ms]))
 
 
 def host_call(page: Page, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -199,7 +215,9 @@ def test_the_view_in_a_chat_shows_what_every_browser_shows(browsers: Browsers, h
     assert host.csp_sent and "'unsafe-eval'" in host.csp_sent[-1]
     # Its token was renewed while it ran (answers past half the token's life carry a new one).
     page.wait_for_timeout(TOKEN_LIFETIME_S * 1000 * 0.6)
-    assert len(set(requests.tokens())) >= 2, "the view's token was never renewed"
+    assert requests.renewals, "no answer renewed the view's token"
+    assert set(requests.renewals) <= set(requests.tokens()), "the view did not adopt a renewed token"
+    assert requests.refusals == [], requests.refusals
 
     # Only the AI's explicit transfer makes the view master.
     host_call(page, "webpage_transfer_control_to_observer", {"session_id": session_id, "client_id": seen["clientId"]})
@@ -232,6 +250,23 @@ def test_a_token_taken_from_the_view_is_refused_for_another_session(browsers: Br
     # In its own session the same token works (so the refusal above is the session's, not the token's).
     assert httpx.post(f"{stack.base_url}/api/webpage_join_session", json={"session_id": mine},
                       headers=sandbox).status_code == 200
+
+
+def test_a_view_opened_after_its_token_expired_renews_it_through_the_host(
+        browsers: Browsers, hosts: dict[str, AppHost], view_stack: LocalStack) -> None:
+    stack, host = view_stack, hosts["reference"]
+    session_id = f"late-{int(time.time() * 1000) % 10**8}"
+    page, requests = open_host(browsers, host, stack)
+    # The result reaches the view after its token expired, as when a chat is reopened later.
+    show(page, host, "webpage_create_session", {"session_id": session_id},
+         result_delay_ms=(TOKEN_LIFETIME_S + 1) * 1000)
+    frame = view_frame(page)
+    frame.wait_for_selector('#app[data-connection="live"]', state="attached", timeout=BOOT_TIMEOUT_MS)
+    # It asked the host for the one read-only tool that carries a fresh grant, and used that.
+    assert page.evaluate("window.pbfmHost.appCalls()") == ["webpage_get_page_state"]
+    first, *later = requests.tokens()
+    assert later and later[-1] != first
+    assert stack.service.store.list_clients(session_id)[0].in_chat
 
 
 def test_a_host_that_forbids_eval_gets_a_clear_message_and_the_link(browsers: Browsers, hosts: dict[str, AppHost],

@@ -56,18 +56,23 @@ function newBridge(iframe, index) {
     return {};
   };
   bridge.onloggingmessage = () => {};
-  // As a host must: a view may call only the tools whose visibility includes "app".
+  return bridge;
+}
+
+// As a host must: a view may call only the tools whose visibility includes "app". Set after
+// connect(), which installs a plain forwarder to the client in its place.
+function guardToolCalls(bridge) {
   bridge.oncalltool = async (params) => {
     state.appCalls.push(params.name);
     const tool = state.tools.get(params.name);
     if (!tool || isToolVisibilityModelOnly(tool)) throw new Error(`${params.name} is not callable by apps`);
     return state.client.callTool(params);
   };
-  return bridge;
 }
 
 // Call a tool as the model would and render the view it names; resolves with the tool result.
-async function show(name, args, sandboxUrl) {
+// resultDelayMs: hand the view its result that much later (a chat reopened long after the call).
+async function show(name, args, sandboxUrl, resultDelayMs = 0) {
   const tool = state.tools.get(name);
   if (!tool) throw new Error(`unknown tool ${name}`);
   const uri = getToolUiResourceUri(tool);
@@ -84,10 +89,12 @@ async function show(name, args, sandboxUrl) {
   const bridge = newBridge(iframe, index);
   const initialized = new Promise((resolve) => { bridge.oninitialized = resolve; });
   await bridge.connect(new PostMessageTransport(iframe.contentWindow, iframe.contentWindow));
+  guardToolCalls(bridge);
   await bridge.sendSandboxResourceReady({ html, csp });
   await initialized;
   await bridge.sendToolInput({ arguments: args });
   const result = await resultPromise;
+  if (resultDelayMs) await new Promise((resolve) => setTimeout(resolve, resultDelayMs));
   await bridge.sendToolResult(result);
   state.views.push({ bridge, iframe, started, initializedAt: performance.now() });
   return { result, csp, initializedMs: performance.now() - started };

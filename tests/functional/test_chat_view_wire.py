@@ -185,9 +185,13 @@ def test_an_expired_or_forged_token_is_refused(client: Client, clock: ManualCloc
     token = grant_of(client, "webpage_create_session", session_id="e")["token"]
     forged = issue("another-secret", "e", now=clock(), lifetime_s=LIFETIME).value
     assert view_call(client, "webpage_join_session", {"session_id": "e"}, forged).status_code == 401
+    assert json.loads(view_call(client, "webpage_join_session", {"session_id": "e"}, forged).body)["details"] == {
+        "view_token": "invalid"}
     clock.advance(LIFETIME + 1)
     expired = view_call(client, "webpage_join_session", {"session_id": "e"}, token)
     assert expired.status_code == 401 and "expired" in json.loads(expired.body)["message"]
+    # The one refusal a fresh grant cures says so, for the view to renew through the host.
+    assert json.loads(expired.body)["details"] == {"view_token": "expired"}
 
 
 def test_answers_past_half_the_tokens_life_renew_it(client: Client, clock: ManualClock) -> None:
