@@ -3,7 +3,8 @@
 Every POST carries one JSON-RPC message and gets one JSON answer; there is no SSE stream and no
 session id, so any Lambda instance can answer any request. Tools are read from the registry
 (``registry.operations("mcp")``); nothing here knows about a particular operation. Resources,
-prompts, completions and the server's own description live in ``mcp_catalog``.
+prompts, completions and the server's own description live in ``mcp_catalog``; the MCP Apps view
+of a session (the tools' ``_meta.ui``, the grant in their results' ``_meta``) in ``mcp_app_view``.
 
 Two protocol eras are served on the same route:
 
@@ -454,11 +455,12 @@ def _call_tool(call: _Call, params: dict[str, Any]) -> dict[str, Any]:
     if op.text is not None:
         content.insert(0, {"type": "text", "text": op.text(output)})
     result: dict[str, Any] = {"content": content, "structuredContent": structured, "isError": False}
-    # The live view's grant (its session and token) rides in _meta, out of the model's sight.
-    now = call.services().now() if call.services is not None else time.time()
-    grant = mcp_app_view.result_meta(op, structured, call.settings, call.links, now)
-    if grant is not None:
-        result["_meta"] = grant
+    if op.view:
+        # The live view's grant (its session and token) rides in _meta, out of the model's sight.
+        now = call.services().now() if call.services is not None else time.time()
+        grant = mcp_app_view.result_meta(op, structured, call.settings, call.links, now)
+        if grant is not None:
+            result["_meta"] = grant
     return result
 
 
