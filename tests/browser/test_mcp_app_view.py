@@ -168,7 +168,11 @@ def test_the_view_in_a_chat_shows_what_every_browser_shows(browsers: Browsers, h
     # Joined first, the view is still no master: the role waits for an ordinary browser.
     assert stack.service.store.require_session(session_id).master_client_id is None
     ordinary_began = time.monotonic()
-    first = browsers.open(stack.page_url(session_id))
+    # In the host's own browser profile: its cookie for our (same-site) origin now exists, and the
+    # view must still never send it.
+    first = browsers.open(stack.page_url(session_id), page.context)
+    page_calls: list[Request] = []
+    first.on("request", lambda request: page_calls.append(request) if "/api/" in request.url else None)
     page_python_s = wait_for_python(first)
     wait_for_live(first)
     page_live_s = time.monotonic() - ordinary_began
@@ -212,6 +216,11 @@ def test_the_view_in_a_chat_shows_what_every_browser_shows(browsers: Browsers, h
     assert requests.origins() <= declared, requests.origins() - declared
     assert any("Action=ReceiveMessage" in r.url for r in requests.seen)
     assert not any("/api/webpage_poll_queue" in r.url for r in requests.seen)
+    # No cookie ever left the view (it is identified by its token), and it never spoke MCP itself.
+    # (Playwright leaves cookies out of .headers: all_headers() has them, as the page's own calls show.)
+    assert any("cookie" in r.all_headers() for r in page_calls), "the page in the host's profile sent no cookie"
+    assert not any("cookie" in r.all_headers() for r in requests.seen if urlsplit(r.url).path.startswith("/api/"))
+    assert not any(urlsplit(r.url).path.endswith("/mcp") for r in requests.seen)
     assert host.csp_sent and "'unsafe-eval'" in host.csp_sent[-1]
     # Its token was renewed while it ran (answers past half the token's life carry a new one).
     page.wait_for_timeout(TOKEN_LIFETIME_S * 1000 * 0.6)

@@ -1,0 +1,1 @@
+../../web_static/view_bridge.js
