@@ -121,14 +121,17 @@ def register_bulk(stack: LocalStack, pages: PageRunner, session_id: str, count: 
         # The server's own identity scheme: a signed browser id in the cookie, the client id derived
         # from it and the tab id the page sends as X-PBFM-Tab.
         browser_id, tab_id = cookies.new_browser_id(), secrets.token_hex(8)
-        client_id = cookies.client_id_for(settings.cookie_secret, session_id, browser_id, tab_id)
+        client_id = cookies.client_id_for(settings.cookie_secret, session_id, browser_id, tab_id,
+                                          session.incarnation)
         pair = service.queues.create(session_id, client_id)
         now = time.time()
         service.store.put_client(ClientRecord(
             session_id=session_id, client_id=client_id, status="active", joined_at=now, last_heartbeat=now,
             live_queue_url=pair.live_url, history_queue_url=pair.history_url, expires_at=session.expires_at,
+            incarnation=session.incarnation,
         ))
-        value = cookies.issue(settings.cookie_secret, session_id, browser_id, max_age_s=3600, secure=False)
+        value = cookies.issue(settings.cookie_secret, session_id, browser_id, max_age_s=3600, secure=False,
+                              incarnation=session.incarnation)
         name, _, rest = value.partition("=")
         jar = httpx.Cookies()
         jar.set(name, rest.split(";", 1)[0])

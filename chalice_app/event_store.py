@@ -1,15 +1,20 @@
 """DynamoDB single table: session metadata, clients and the sequenced event log.
 
-PK ``SESSION#{sid}``; SK ``METADATA`` | ``CLIENT#{cid}`` | ``EVENT#{seq:010d}``. An event's sequence
-number is allocated by the conditional write of the event itself (see ``append``), so the log never
-has a gap or a duplicate however many writers race. Items carry ``expires_at`` for TTL;
-reads filter expired items because TTL deletion is lazy (and moto never does it).
+PK ``SESSION#{sid}``; SK ``METADATA`` | ``CLIENT#{cid}`` | ``EVENT#{incarnation}#{seq:010d}``. An
+event's sequence number is allocated by the conditional write of the event itself (see ``append``),
+so the log never has a gap or a duplicate however many writers race. Items carry ``expires_at`` for
+TTL; reads filter expired items because TTL deletion is lazy (and moto never does it). For the same
+reason a re-created session id gets a new incarnation (on METADATA): its events live under their
+own key prefix, so the earlier incarnation's leftovers neither collide with nor show in the new log.
+Sessions stored before incarnations existed have incarnation "" and keys ``EVENT#{seq:010d}``.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,8 +35,19 @@ def _pk(session_id: str) -> dict[str, Any]:
     return {"S": f"SESSION#{session_id}"}
 
 
-def _event_sk(seq: int) -> str:
-    return f"EVENT#{seq:010d}"
+def new_incarnation() -> str:
+    return secrets.token_hex(4)
+
+
+def _event_prefix(incarnation: str) -> str:
+    return f"EVENT#{incarnation}#" if incarnation else "EVENT#"
+
+
+def _event_sk(seq: int, incarnation: str) -> str:
+    return f"{_event_prefix(incarnation)}{seq:010d}"
+
+
+_SEQ = re.compile(r"^[0-9]{10}$")
 
 
 def _to_item(values: dict[str, Any]) -> dict[str, Any]:
@@ -58,15 +74,16 @@ class DynamoEventStore:
         values = {
             "PK": f"SESSION#{session_id}", "SK": "METADATA", "session_id": session_id, "status": "active",
             "seq": 0, "created_at": _num(now), "title": title, "snapshot_seq": 0,
-            "expires_at": int(now + ttl_s), "fanout": {}, "last_sweep": 0,
+            "expires_at": int(now + ttl_s), "fanout": {}, "last_sweep": 0, "incarnation": new_incarnation(),
         }
         try:
             with aws_errors("creating a session"):
                 self._db.put_item(
                     TableName=self._table, Item=_to_item(values),
-                    # An expired session may be replaced; a live one is returned as it is.
-                    ConditionExpression="attribute_not_exists(PK) OR expires_at < :now",
-                    ExpressionAttributeValues={":now": {"N": str(int(now))}},
+                    # An expired or ended session is replaced; a live one is returned as it is.
+                    ConditionExpression="attribute_not_exists(PK) OR expires_at < :now OR #s = :ended",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":now": {"N": str(int(now))}, ":ended": {"S": "ended"}},
                 )
         except Exception as exc:
             if _is_conditional_failure(exc):
@@ -218,7 +235,7 @@ class DynamoEventStore:
             "session_id": record.session_id, "client_id": record.client_id, "status": record.status,
             "joined_at": _num(record.joined_at), "last_heartbeat": _num(record.last_heartbeat),
             "live_queue_url": record.live_queue_url, "history_queue_url": record.history_queue_url,
-            "expires_at": record.expires_at,
+            "expires_at": record.expires_at, "incarnation": record.incarnation,
         }
         with aws_errors("registering a browser"):
             self._db.put_item(TableName=self._table, Item=_to_item(values))
@@ -278,12 +295,13 @@ class DynamoEventStore:
         ``TransactWriteItems`` and races under concurrent writers.)
         """
         session = self.require_session(session_id, active=not allow_ended)
+        incarnation = session.incarnation
         seq = session.seq
         for attempt in range(APPEND_ATTEMPTS):
             seq += 1
             now = self._clock()
             event = {
-                "PK": f"SESSION#{session_id}", "SK": _event_sk(seq), "type": kind, "ts": _num(now),
+                "PK": f"SESSION#{session_id}", "SK": _event_sk(seq, incarnation), "type": kind, "ts": _num(now),
                 "s3_key": s3_key, "payload": None if payload is None else json.dumps(payload, sort_keys=True),
                 "expires_at": int(now + ttl_s),
             }
@@ -300,7 +318,8 @@ class DynamoEventStore:
                     seq = max(seq, self.require_session(session_id, active=not allow_ended).seq)
                 continue
             after = self._advance_hint(session_id, seq)
-            return Appended(StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload), after.fanout)
+            stored = StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload, incarnation=incarnation)
+            return Appended(stored, after.fanout)
         raise Conflict(f"Too many concurrent writers on session {session_id!r}; try again.")
 
     def _advance_hint(self, session_id: str, seq: int) -> SessionRecord:
@@ -320,14 +339,20 @@ class DynamoEventStore:
         return self.require_session(session_id, active=False)
 
     def events_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[StoredEvent]:
+        session = self.get_session(session_id)
+        if session is None:
+            return []
+        incarnation = session.incarnation
+        prefix = _event_prefix(incarnation)
         events: list[StoredEvent] = []
         now = self._clock()
-        for item in self._query(session_id, "EVENT#", consistent=True, start_after=_event_sk(after_seq),
+        for item in self._query(session_id, prefix, consistent=True, start_after=_event_sk(after_seq, incarnation),
                                 limit=limit):
             data = _from_item(item)
-            if int(data["expires_at"]) < now:
+            # The legacy prefix "EVENT#" also ranges over other incarnations' keys: skip those.
+            if int(data["expires_at"]) < now or not _SEQ.match(str(data["SK"])[len(prefix):]):
                 continue
-            events.append(_event(data))
+            events.append(_event(data, incarnation))
             if limit is not None and len(events) >= limit:
                 break
         return events
@@ -377,7 +402,7 @@ def _session(data: dict[str, Any]) -> SessionRecord:
         title=data.get("title"), snapshot_seq=int(data.get("snapshot_seq", 0)),
         snapshot_key=data.get("snapshot_key"), expires_at=int(data["expires_at"]),
         fanout={str(k): str(v) for k, v in (data.get("fanout") or {}).items()},
-        last_sweep=float(data.get("last_sweep", 0)),
+        last_sweep=float(data.get("last_sweep", 0)), incarnation=str(data.get("incarnation", "")),
     )
 
 
@@ -386,13 +411,13 @@ def _client(data: dict[str, Any]) -> ClientRecord:
         session_id=str(data["session_id"]), client_id=str(data["client_id"]), status=str(data["status"]),
         joined_at=float(data["joined_at"]), last_heartbeat=float(data["last_heartbeat"]),
         live_queue_url=str(data["live_queue_url"]), history_queue_url=str(data["history_queue_url"]),
-        expires_at=int(data["expires_at"]),
+        expires_at=int(data["expires_at"]), incarnation=str(data.get("incarnation", "")),
     )
 
 
-def _event(data: dict[str, Any]) -> StoredEvent:
+def _event(data: dict[str, Any], incarnation: str) -> StoredEvent:
     payload = data.get("payload")
     return StoredEvent(
-        seq=int(str(data["SK"]).split("#", 1)[1]), type=str(data["type"]), ts=float(data["ts"]),
-        s3_key=data.get("s3_key"), payload=None if payload is None else json.loads(payload),
+        seq=int(str(data["SK"]).rsplit("#", 1)[1]), type=str(data["type"]), ts=float(data["ts"]),
+        s3_key=data.get("s3_key"), payload=None if payload is None else json.loads(payload), incarnation=incarnation,
     )

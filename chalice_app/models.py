@@ -67,6 +67,9 @@ class Participants(BaseModel):
 
 class Joined(BaseModel):
     session_id: str
+    incarnation: str | None = Field(
+        default=None, description="This incarnation of the session id: made anew each time the id is (re)created; "
+        "state saved from another incarnation must be discarded")
     client_id: str
     role: Role
     master_client_id: str | None

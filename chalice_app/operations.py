@@ -92,8 +92,9 @@ def webpage_join_session(session_id: SessionId, caller: Caller, *, service: Sess
     A returning browser (valid cookie, same tab id in the X-PBFM-Tab header) keeps its id and
     role; each tab of a browser is its own participant.
     """
-    outcome = service.join(session_id, caller.client_or_new_identity())
-    return Joined(session_id=session_id, client_id=outcome.client.client_id, role=outcome.role,
+    outcome = service.join(session_id, identify=caller.client_in)
+    return Joined(session_id=session_id, incarnation=outcome.client.incarnation or None,
+                  client_id=outcome.client.client_id, role=outcome.role,
                   master_client_id=outcome.master_client_id, resumed=outcome.resumed,
                   last_seq=outcome.history_last_seq, heartbeat_interval_s=service.settings.heartbeat_interval_s,
                   heartbeat_timeout_s=service.settings.heartbeat_timeout_s)

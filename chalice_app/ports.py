@@ -30,6 +30,9 @@ class SessionRecord:
     # so a publish reads it with the same write that advances the sequence (no Query per event).
     fanout: dict[str, str]
     last_sweep: float
+    # Made afresh each time the id is (re)created: keys, client ids and messages of one
+    # incarnation never meet another's. "" for sessions stored before incarnations existed.
+    incarnation: str = ""
 
     @property
     def active(self) -> bool:
@@ -46,6 +49,7 @@ class ClientRecord:
     live_queue_url: str
     history_queue_url: str
     expires_at: int
+    incarnation: str = ""
 
     @property
     def active(self) -> bool:
@@ -59,6 +63,7 @@ class StoredEvent:
     ts: float
     s3_key: str | None
     payload: dict[str, Any] | None
+    incarnation: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,11 @@ class EventStore(Protocol):
     """
 
     def create_session(self, session_id: str, title: str | None, ttl_s: int) -> tuple[SessionRecord, bool]:
-        """Create, or return the live session of that id unchanged (``created`` False). An expired one is replaced."""
+        """Create, or return the live session of that id unchanged (``created`` False).
+
+        An expired or ended one is replaced by a new incarnation: nothing of the old one (events,
+        clients) is visible through the new one, even while its items are still stored.
+        """
         ...
 
     def get_session(self, session_id: str) -> SessionRecord | None: ...
@@ -140,7 +149,9 @@ class EventStore(Protocol):
         """Store an event under the next free sequence number (no gap, no duplicate under races)."""
         ...
 
-    def events_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[StoredEvent]: ...
+    def events_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[StoredEvent]:
+        """The current incarnation's events after ``after_seq``, in order."""
+        ...
 
 
 class BrowserQueues(Protocol):

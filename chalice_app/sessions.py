@@ -90,12 +90,29 @@ class SessionService:
 
     def create_session(self, session_id: str | None, title: str | None) -> tuple[SessionRecord, bool]:
         sid = session_id or "s-" + secrets.token_hex(6)
-        return self.store.create_session(sid, title, self.settings.session_ttl_s)
+        record, created = self.store.create_session(sid, title, self.settings.session_ttl_s)
+        if created:
+            self._retire_earlier_incarnations(record)
+        return record, created
+
+    def _retire_earlier_incarnations(self, session: SessionRecord) -> None:
+        """Browsers of an earlier incarnation of this id (expired before any sweep, or ended) lose
+        their queues now: a page still polling them is told to join again, into the new one."""
+        for client in self.store.list_clients(session.session_id):
+            if client.incarnation != session.incarnation:
+                self._forget_queues(session.session_id, client.client_id)
+                self.store.mark_client_gone(session.session_id, client.client_id)
+                self.queues.delete_queue(client.live_queue_url)
+                self.queues.delete_queue(client.history_queue_url)
+
+    def _clients(self, session: SessionRecord) -> list[ClientRecord]:
+        """The active browsers of the session's current incarnation, longest-connected first."""
+        return [c for c in self.store.list_clients(session.session_id) if c.incarnation == session.incarnation]
 
     def participants(self, session_id: str) -> tuple[SessionRecord, list[Participant]]:
         session = self.store.require_session(session_id, active=False)
         now = self._clock()
-        clients = self.store.list_clients(session_id) if session.active else []
+        clients = self._clients(session) if session.active else []
         return session, [
             Participant(c.client_id, Role.of(c.client_id, session.master_client_id), c.joined_at,
                         round(now - c.last_heartbeat, 3))
@@ -104,11 +121,19 @@ class SessionService:
 
     # -- joining -------------------------------------------------------------------------------
 
-    def join(self, session_id: str, known_client_id: str | None) -> JoinOutcome:
-        """Register a browser; its live queue enters the fan-out before history is read."""
+    def join(self, session_id: str, known_client_id: str | None = None, *,
+             identify: Callable[[str], str] | None = None) -> JoinOutcome:
+        """Register a browser; its live queue enters the fan-out before history is read.
+
+        ``identify`` gives the browser's client id in the session's current incarnation.
+        """
         session = self.store.require_session(session_id)
+        if identify is not None:
+            known_client_id = identify(session.incarnation)
         now = self._clock()
         existing = self.store.get_client(session_id, known_client_id) if known_client_id else None
+        if existing is not None and existing.incarnation != session.incarnation:
+            existing = None
         resumed = existing is not None and existing.active and self.queues.exists(existing.live_queue_url) \
             and self.queues.exists(existing.history_queue_url)
         if resumed:
@@ -122,7 +147,7 @@ class SessionService:
                 session_id=session_id, client_id=client_id, status="active",
                 joined_at=existing.joined_at if existing and existing.active else now,
                 last_heartbeat=now, live_queue_url=pair.live_url, history_queue_url=pair.history_url,
-                expires_at=session.expires_at,
+                expires_at=session.expires_at, incarnation=session.incarnation,
             )
             self.store.put_client(client)
         # From here on every publish sends to this browser's live queue (idempotent for a resume).
@@ -157,12 +182,13 @@ class SessionService:
         tail = self.store.events_after(session_id, snapshot_seq)
         last_seq = tail[-1].seq if tail else snapshot_seq
         now = self._clock()
+        incarnation = session.incarnation or None
         messages: list[Envelope] = []
         if snapshot_key is not None:
             messages.append(Envelope(session_id, snapshot_seq, MessageType.SNAPSHOT, now, s3_key=snapshot_key,
-                                     url=self.blobs.presign(snapshot_key)))
+                                     url=self.blobs.presign(snapshot_key), incarnation=incarnation))
         messages.extend(self.envelope(session_id, event) for event in tail)
-        messages.append(end_of_history(session_id, last_seq, now))
+        messages.append(end_of_history(session_id, last_seq, now, incarnation))
         try:
             self.queues.send_all(client.history_queue_url, messages, dedup_prefix=secrets.token_hex(6))
         except QueueMissing as exc:
@@ -187,7 +213,7 @@ class SessionService:
             state = page_state.apply(state, envelope, document)
         if state.last_seq <= session.snapshot_seq:
             return session.snapshot_seq, session.snapshot_key
-        key = generate_key("snapshot", session.session_id, name=f"{state.last_seq:010d}")
+        key = generate_key("snapshot", session.session_id, name=_scoped(session.incarnation, f"{state.last_seq:010d}"))
         self.blobs.put_json(key, state.to_dict())
         if self.store.set_snapshot(session.session_id, state.last_seq, key):
             return state.last_seq, key
@@ -199,7 +225,7 @@ class SessionService:
     def envelope(self, session_id: str, event: StoredEvent, *, with_url: bool = True) -> Envelope:
         url = self.blobs.presign(event.s3_key) if with_url and event.s3_key else None
         return Envelope(session_id, event.seq, MessageType(event.type), event.ts, s3_key=event.s3_key,
-                        url=url, payload=event.payload)
+                        url=url, payload=event.payload, incarnation=event.incarnation or None)
 
     def publish(self, session_id: str, kind: MessageType, *, s3_key: str | None = None,
                 payload: dict[str, Any] | None = None, allow_ended: bool = False) -> Delivery:
@@ -341,7 +367,7 @@ class SessionService:
             return
         now = self._clock()
         timeout = self.settings.heartbeat_timeout_s
-        clients = self.store.list_clients(session_id)
+        clients = self._clients(session)
         alive = [c for c in clients if now - c.last_heartbeat <= timeout]
         master = next((c for c in clients if c.client_id == session.master_client_id), None)
         if master is None or now - master.last_heartbeat > timeout:
@@ -436,8 +462,8 @@ class SessionService:
 
     def end_session(self, session_id: str, reason: str) -> tuple[int, str, int]:
         """Notify browsers, archive the log to S3, delete every queue of the session."""
-        self.store.require_session(session_id)
-        archive_key = generate_key("archive", session_id, name="events")
+        session = self.store.require_session(session_id)
+        archive_key = generate_key("archive", session_id, name=_scoped(session.incarnation, "events"))
         delivery = self.publish(session_id, MessageType.SESSION_ENDED,
                                 payload={"reason": reason, "archive_key": archive_key})
         self.store.mark_ended(session_id)
@@ -447,3 +473,8 @@ class SessionService:
             "events": [self.envelope(session_id, e, with_url=False).to_dict() for e in events],
         })
         return delivery.seq, archive_key, self._delete_all_queues(session_id)
+
+
+def _scoped(incarnation: str, name: str) -> str:
+    """A document name unique to one incarnation of the session id (as keys are cached by name)."""
+    return f"{incarnation}-{name}" if incarnation else name

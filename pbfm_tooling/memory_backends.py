@@ -5,8 +5,8 @@ relies on, as DynamoDB, SQS and S3 (and moto) show them; ``tests/contract`` runs
 against these and against the boto3 implementations on a real moto server, so they cannot drift:
 
 - event store: items stay after their TTL (AWS deletes lazily, moto never) and reads filter them;
-  a sequence number is taken by a put-if-absent of the event, so a recreated session id collides
-  with its predecessor's leftover events exactly as the conditional put on DynamoDB does;
+  a sequence number is taken by a put-if-absent of the event within the session's incarnation, so
+  a re-created session id (a new incarnation) starts its log at 1 beside its predecessor's leftovers;
 - queues: one FIFO message group per queue (a group with a message in flight hands out nothing
   after it), visibility timeout and redelivery on the injected clock, a fresh receipt handle per
   receive (as on moto, an earlier one still deletes), deduplication by id, long polls that return when a message
@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from chalice_app.blobs import PRESIGN_SECONDS
 from chalice_app.errors import Conflict, Gone, NotFound, UpstreamError
-from chalice_app.event_store import APPEND_ATTEMPTS
+from chalice_app.event_store import APPEND_ATTEMPTS, new_incarnation
 from chalice_app.ports import Appended, ClientRecord, QueueMissing, QueuePair, SessionRecord, StoredEvent
 from chalice_app.queues import queue_names
 from chalice_app.sessions import SessionService
@@ -73,7 +73,8 @@ class MemoryEventStore:
         self._lock = threading.RLock()
         self._sessions: dict[str, SessionRecord] = {}
         self._clients: dict[tuple[str, str], ClientRecord] = {}
-        self._events: dict[str, dict[int, _StoredItem]] = {}
+        # By (session id, incarnation): an earlier incarnation's events stay, as on DynamoDB.
+        self._events: dict[tuple[str, str], dict[int, _StoredItem]] = {}
         self._last_refresh: dict[str, float] = {}
 
     # -- sessions
@@ -82,15 +83,15 @@ class MemoryEventStore:
         now = self._clock()
         with self._lock:
             existing = self._sessions.get(session_id)
-            # DynamoDB's condition compares whole seconds: "attribute_not_exists(PK) OR expires_at < now".
-            if existing is not None and not existing.expires_at < int(now):
+            # DynamoDB's condition compares whole seconds: "... OR expires_at < now OR status = ended".
+            if existing is not None and not existing.expires_at < int(now) and existing.active:
                 current = self.get_session(session_id)
                 if current is not None:
                     return current, False
             record = SessionRecord(
                 session_id=session_id, status="active", seq=0, master_client_id=None, created_at=now,
                 title=title, snapshot_seq=0, snapshot_key=None, expires_at=int(now + ttl_s), fanout={},
-                last_sweep=0.0,
+                last_sweep=0.0, incarnation=new_incarnation(),
             )
             self._sessions[session_id] = record
             return _copy_session(record), True
@@ -216,7 +217,7 @@ class MemoryEventStore:
         # Stored as JSON, as DynamoDB holds it: the caller's dict is not shared with the log.
         stored_payload = None if payload is None else json.loads(json.dumps(payload, sort_keys=True))
         with self._lock:
-            log = self._events.setdefault(session_id, {})
+            log = self._events.setdefault((session_id, session.incarnation), {})
             seq = session.seq
             for _ in range(APPEND_ATTEMPTS):
                 seq += 1
@@ -224,7 +225,8 @@ class MemoryEventStore:
                     # Taken, by a racing writer or by a predecessor of this id whose items outlived it.
                     continue
                 now = self._clock()
-                event = StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=stored_payload)
+                event = StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=stored_payload,
+                                    incarnation=session.incarnation)
                 log[seq] = _StoredItem(event, int(now + ttl_s))
                 record = self._sessions[session_id]
                 if record.seq < seq:
@@ -235,8 +237,11 @@ class MemoryEventStore:
 
     def events_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[StoredEvent]:
         now = self._clock()
+        session = self.get_session(session_id)
+        if session is None:
+            return []
         with self._lock:
-            items = sorted(self._events.get(session_id, {}).items())
+            items = sorted(self._events.get((session_id, session.incarnation), {}).items())
         events = [_copy_event(item.event) for seq, item in items if seq > after_seq and not item.expires_at < now]
         return events if limit is None else events[:limit]
 

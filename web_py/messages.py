@@ -21,6 +21,8 @@ PROTOCOL_VERSION = 1
 # Bounded so that "{prefix}-session-{sid}-browser-{cid}-history.fifo" fits SQS's 80 characters.
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,24}$")
 CLIENT_ID_PATTERN = re.compile(r"^[a-z0-9]{12}$")
+# A session id's incarnation: made each time the id is (re)created; messages of one never apply to another.
+INCARNATION_PATTERN = re.compile(r"^[a-z0-9]{1,16}$")
 SESSION_ID_MAX = 24
 CLIENT_ID_LENGTH = 12
 
@@ -53,7 +55,7 @@ EVENT_TYPES = frozenset(
 BY_REFERENCE = frozenset({MessageType.PRICE_UPDATE, MessageType.LAYOUT_UPDATE, MessageType.SNAPSHOT})
 INLINE = frozenset({MessageType.ROLE_CHANGE, MessageType.PARTICIPANTS, MessageType.SESSION_ENDED})
 
-_FIELDS = ("v", "session_id", "seq", "type", "ts", "s3_key", "url", "payload")
+_FIELDS = ("v", "session_id", "seq", "type", "ts", "s3_key", "url", "payload", "incarnation")
 
 
 def is_valid_session_id(value: object) -> bool:
@@ -62,6 +64,10 @@ def is_valid_session_id(value: object) -> bool:
 
 def is_valid_client_id(value: object) -> bool:
     return isinstance(value, str) and CLIENT_ID_PATTERN.match(value) is not None
+
+
+def is_valid_incarnation(value: object) -> bool:
+    return isinstance(value, str) and INCARNATION_PATTERN.match(value) is not None
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class Envelope:
     url: str | None = None
     payload: dict[str, Any] | None = None
     v: int = PROTOCOL_VERSION
+    # Absent in messages stored before incarnations existed (and for such sessions).
+    incarnation: str | None = None
 
     def __post_init__(self) -> None:
         _check(is_valid_session_id(self.session_id), f"session_id {self.session_id!r} is not a valid id")
@@ -88,6 +96,7 @@ class Envelope:
         _check(self.url is None or isinstance(self.url, str), "url must be a string")
         _check(self.payload is None or isinstance(self.payload, dict), "payload must be an object")
         _check(self.v == PROTOCOL_VERSION, f"unsupported message version {self.v!r}")
+        _check(self.incarnation is None or is_valid_incarnation(self.incarnation), "bad incarnation")
         if self.type in BY_REFERENCE:
             _check(self.s3_key is not None, f"{self.type.value} carries its content by S3 key")
         if self.type in INLINE:
@@ -130,6 +139,7 @@ class Envelope:
             url=data.get("url"),
             payload=data.get("payload"),
             v=data.get("v", PROTOCOL_VERSION),
+            incarnation=data.get("incarnation"),
         )
 
     @classmethod
@@ -141,9 +151,10 @@ class Envelope:
         return cls.from_dict(data)
 
 
-def end_of_history(session_id: str, last_seq: int, ts: float) -> Envelope:
+def end_of_history(session_id: str, last_seq: int, ts: float, incarnation: str | None = None) -> Envelope:
     """The marker closing a history queue: everything up to ``last_seq`` came before it."""
-    return Envelope(session_id=session_id, seq=last_seq, type=MessageType.END_OF_HISTORY, ts=ts)
+    return Envelope(session_id=session_id, seq=last_seq, type=MessageType.END_OF_HISTORY, ts=ts,
+                    incarnation=incarnation)
 
 
 def _check(condition: bool, reason: str) -> None:

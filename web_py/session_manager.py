@@ -8,7 +8,10 @@ order, duplicates and gaps belong to ``DualQueueProcessor``; the state change to
 
 Resume after a reload: the last applied state is saved in the store after every batch. On start the
 page shows it at once and the processor starts from its ``last_seq``, so the history the server
-sends again on join is dropped without a fetch up to that point — no second full replay.
+sends again on join is dropped without a fetch up to that point — no second full replay. The saved
+state names the session's incarnation: when the join answers another one (the id was re-created,
+after expiry or an end), the saved state, the document cache and any message of the other
+incarnation are discarded, whatever their sequence numbers.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ class Joined:
     last_seq: int
     heartbeat_interval_s: float
     heartbeat_timeout_s: float
+    incarnation: str | None = None
 
 
 @dataclass
@@ -125,6 +129,8 @@ class Metrics:
     applied_from_live: int = 0
     applied_from_repair: int = 0
     restored_seq: int = 0
+    other_incarnation: int = 0  # messages of another incarnation of the session id, dropped
+    discarded_states: int = 0  # saved states of another incarnation, discarded on join
 
 
 Listener = Callable[[PageState, View], None]
@@ -171,6 +177,8 @@ class SessionManager:
         self._known_last_seq = 0
         self._empty_history_polls = 0
         self._heartbeat_interval_s = 5.0
+        # The incarnation our state belongs to (None: not known yet, or a session from before them).
+        self.incarnation: str | None = None
         self.restore()
 
     # --- persistence -----------------------------------------------------------------------------
@@ -189,16 +197,21 @@ class SessionManager:
             if data.get("v") != STORE_VERSION:
                 return False
             state = PageState.from_dict(data["state"])
+            incarnation = data.get("incarnation")
+            if incarnation is not None and not isinstance(incarnation, str):
+                raise TypeError("incarnation must be a string")
         except (ValueError, KeyError, TypeError, AttributeError, MessageError) as exc:
             log.warning("ignoring saved state: %s", exc)
             return False
         self.state = state
+        self.incarnation = incarnation
         self.view = replace(self.view, client_id=data.get("client_id"))
         self.metrics.restored_seq = state.last_seq
         return True
 
     def save(self) -> None:
-        data = {"v": STORE_VERSION, "client_id": self.view.client_id, "state": self.state.to_dict()}
+        data = {"v": STORE_VERSION, "client_id": self.view.client_id, "incarnation": self.incarnation,
+                "state": self.state.to_dict()}
         self.store.save(self.store_key, json.dumps(data, separators=(",", ":")))
 
     # --- view ------------------------------------------------------------------------------------
@@ -239,8 +252,21 @@ class SessionManager:
             last_seq=int(data["last_seq"]),
             heartbeat_interval_s=float(data.get("heartbeat_interval_s", 5.0)),
             heartbeat_timeout_s=float(data.get("heartbeat_timeout_s", 15.0)),
+            incarnation=data.get("incarnation"),
         )
-        if joined.last_seq < self.state.last_seq:
+        if joined.incarnation != self.incarnation:
+            if self.state != PageState():
+                # The session id was re-created: what we show belongs to an earlier life of it,
+                # however its sequence numbers compare with the new log's.
+                log.warning("saved state belongs to incarnation %s, the session is %s; starting fresh",
+                            self.incarnation, joined.incarnation)
+                self.metrics.discarded_states += 1
+            self.state = PageState()
+            self.applied_seqs.clear()
+            self._documents.clear()
+            self._known_last_seq = 0
+            self.incarnation = joined.incarnation
+        elif joined.last_seq < self.state.last_seq:
             # The server's log is shorter than what we show: a different incarnation of the
             # session (e.g. a restarted local stack). Our state would hide its events; start over.
             log.warning(
@@ -297,6 +323,10 @@ class SessionManager:
             # Never retry a malformed message forever; if it hid a real event, a Gap repairs it.
             self.metrics.malformed += 1
             log.warning("dropping malformed %s message: %s", source, exc)
+            self._ack(token)
+            return
+        if envelope.incarnation is not None and envelope.incarnation != self.incarnation:
+            self.metrics.other_incarnation += 1
             self._ack(token)
             return
         decision: Decision | None = self.processor.offer(source, envelope, token)  # type: ignore[arg-type]

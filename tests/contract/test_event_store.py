@@ -13,10 +13,12 @@ from tests.contract.backend import Backend
 TTL = 3600
 
 
-def client(session_id: str, client_id: str, joined_at: float, *, status: str = "active") -> ClientRecord:
+def client(session_id: str, client_id: str, joined_at: float, *, status: str = "active",
+           incarnation: str = "") -> ClientRecord:
     return ClientRecord(session_id=session_id, client_id=client_id, status=status, joined_at=joined_at,
                         last_heartbeat=joined_at, live_queue_url=f"https://q/{client_id}",
-                        history_queue_url=f"https://q/{client_id}-history", expires_at=2_000_000_000)
+                        history_queue_url=f"https://q/{client_id}-history", expires_at=2_000_000_000,
+                        incarnation=incarnation)
 
 
 def test_creating_a_session_is_idempotent_while_it_lives(backend: Backend, session_id: str) -> None:
@@ -29,11 +31,11 @@ def test_creating_a_session_is_idempotent_while_it_lives(backend: Backend, sessi
     assert first.expires_at == int(backend.clock() + TTL)
 
 
-def test_an_expired_session_is_invisible_and_replaced_but_its_old_events_still_take_their_numbers(
+def test_an_expired_session_is_invisible_and_replaced_by_a_new_incarnation_that_starts_at_one(
         backend: Backend, session_id: str) -> None:
     store = backend.store
-    store.create_session(session_id, None, 10)
-    for _ in range(3):
+    old, _ = store.create_session(session_id, None, 10)
+    for _ in range(65):
         store.append(session_id, "PRICE_UPDATE", None, {"n": 1}, 10)
     backend.clock.advance(11)
     assert store.get_session(session_id) is None
@@ -42,10 +44,26 @@ def test_an_expired_session_is_invisible_and_replaced_but_its_old_events_still_t
     assert store.events_after(session_id, 0) == []
     record, created = store.create_session(session_id, None, TTL)
     assert created and record.seq == 0
-    # Neither TTL deletes items promptly: the new event skips the numbers its predecessor used.
+    assert record.incarnation and record.incarnation != old.incarnation
+    # Neither TTL deletes items promptly, yet the new log neither collides with nor shows them.
     appended = store.append(session_id, "PRICE_UPDATE", None, {"n": 2}, TTL)
-    assert appended.event.seq == 4
-    assert [e.seq for e in store.events_after(session_id, 0)] == [4]
+    assert (appended.event.seq, appended.event.incarnation) == (1, record.incarnation)
+    assert [(e.seq, e.payload) for e in store.events_after(session_id, 0)] == [(1, {"n": 2})]
+    assert store.require_session(session_id).seq == 1
+
+
+def test_an_ended_session_is_replaced_at_once_by_a_new_incarnation(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    old, _ = store.create_session(session_id, None, TTL)
+    store.append(session_id, "PRICE_UPDATE", None, {"n": 1}, TTL)
+    store.put_client(client(session_id, "aaaaaaaaaaaa", 1.0, incarnation=old.incarnation))
+    store.mark_ended(session_id)
+    record, created = store.create_session(session_id, "again", TTL)
+    assert created and record.active and record.seq == 0 and record.incarnation != old.incarnation
+    assert store.events_after(session_id, 0) == []
+    # Browsers are keyed by client id (which differs per incarnation) and carry their incarnation.
+    assert [c.incarnation for c in store.list_clients(session_id)] == [old.incarnation]
+    assert store.append(session_id, "PRICE_UPDATE", None, {"n": 2}, TTL).event.seq == 1
 
 
 def test_an_ended_session_is_gone_but_readable(backend: Backend, session_id: str) -> None:
