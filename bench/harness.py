@@ -61,6 +61,7 @@ def seed_history(stack: LocalStack, session_id: str, count: int, *, pool: int = 
     # Seeding writes the DynamoDB store's own item format: the stack's store is always that one.
     assert isinstance(store, DynamoEventStore)
     db = store._db
+    incarnation = store.require_session(session_id).incarnation
     seq = start
     while seq < start + count:
         chunk_end = min(start + count, (seq // settings.snapshot_every + 1) * settings.snapshot_every)
@@ -68,7 +69,7 @@ def seed_history(stack: LocalStack, session_id: str, count: int, *, pool: int = 
         now = time.time()
         for n in range(seq + 1, chunk_end + 1):
             items.append(_to_item({
-                "PK": f"SESSION#{session_id}", "SK": _event_sk(n), "type": MessageType.PRICE_UPDATE.value,
+                "PK": f"SESSION#{session_id}", "SK": _event_sk(n, incarnation), "type": MessageType.PRICE_UPDATE.value,
                 "ts": _decimal(now), "s3_key": keys[n % pool],
                 "expires_at": int(now + settings.session_ttl_s),
             }))

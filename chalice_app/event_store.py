@@ -12,6 +12,7 @@ Sessions stored before incarnations existed have incarnation "" and keys ``EVENT
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import secrets
@@ -83,7 +84,8 @@ class DynamoEventStore:
                     # An expired or ended session is replaced; a live one is returned as it is.
                     ConditionExpression="attribute_not_exists(PK) OR expires_at < :now OR #s = :ended",
                     ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={":now": {"N": str(int(now))}, ":ended": {"S": "ended"}},
+                    # Rounded up: "expired" must mean what get_session means (expires_at < now).
+                    ExpressionAttributeValues={":now": {"N": str(math.ceil(now))}, ":ended": {"S": "ended"}},
                 )
         except Exception as exc:
             if _is_conditional_failure(exc):

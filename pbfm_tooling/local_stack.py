@@ -160,6 +160,20 @@ class LocalStack:
             except Exception:
                 log.exception("saving the local state failed (the next save tries again)")
 
+    def _forget_aws(self) -> None:
+        from chalice_app.aws import build_clients
+
+        clients = build_clients(self.settings)
+        for url in clients.sqs.list_queues(QueueNamePrefix=self.settings.queue_prefix).get("QueueUrls", []):
+            clients.sqs.delete_queue(QueueUrl=url)
+        clients.dynamodb.delete_table(TableName=self.settings.table_name)
+        bucket = self.settings.bucket_name
+        for page in clients.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": entry["Key"]} for entry in page.get("Contents", [])]
+            if keys:
+                clients.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        clients.s3.delete_bucket(Bucket=bucket)
+
     def _pinned_ports(self) -> tuple[int, int]:
         """(moto, gateway) ports: free ones without a state directory, else the same as last time."""
         if self.state is None:
@@ -186,7 +200,25 @@ class LocalStack:
                  "gateway": int(self.gateway_url.rsplit(":", 1)[1])}
         (self.state.path / PORTS_FILE).write_text(json.dumps(ports))
 
-    def stop(self) -> None:
+    def restart(self) -> LocalStack:
+        """Stop and start again on the same ports and state directory, as Ctrl-C and ``serve`` again do.
+
+        moto servers in one process share their state, so what a process exit would lose is taken
+        away here: this stack's queues, table and bucket are deleted once saved; only the state
+        directory brings them back. (The chaos run restarts mid-stream this way.)
+        """
+        if self.state is None:
+            raise RuntimeError("a restart keeps nothing without a state directory")
+        self.stop(forget_aws=True)
+        self._stopping.clear()
+        return self.start()
+
+    def stop(self, *, forget_aws: bool = False) -> None:
+        # No request may change the state once it is being saved: the app goes first.
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
         self._stopping.set()
         if self._saver is not None:
             self._saver.join(timeout=60)
@@ -195,10 +227,8 @@ class LocalStack:
                 self.save()
             except Exception:
                 log.exception("saving the local state on stop failed")
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if forget_aws and self._moto is not None:
+            self._forget_aws()
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -83,8 +84,8 @@ class MemoryEventStore:
         now = self._clock()
         with self._lock:
             existing = self._sessions.get(session_id)
-            # DynamoDB's condition compares whole seconds: "... OR expires_at < now OR status = ended".
-            if existing is not None and not existing.expires_at < int(now) and existing.active:
+            # As DynamoDB's condition: "... OR expires_at < ceil(now) OR status = ended".
+            if existing is not None and not existing.expires_at < math.ceil(now) and existing.active:
                 current = self.get_session(session_id)
                 if current is not None:
                     return current, False

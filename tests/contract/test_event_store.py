@@ -208,3 +208,13 @@ def test_active_session_ids_split_live_from_expired_and_skip_ended(backend: Back
     lives, expired = store.active_session_ids()
     assert live in lives and short not in lives and ended not in lives
     assert short in expired and live not in expired and ended not in expired
+
+
+def test_a_session_is_replaceable_as_soon_as_it_reads_as_expired(backend: Backend, session_id: str) -> None:
+    # Half a second past expires_at: invisible to reads, so creating it again must not be refused.
+    store = backend.store
+    store.create_session(session_id, None, 10)
+    backend.clock.advance(10.5)
+    assert store.get_session(session_id) is None
+    record, created = store.create_session(session_id, None, TTL)
+    assert created and record.active
