@@ -1,10 +1,12 @@
 """How long a restart of the local stack takes with a long session in its state directory.
 
-``python -m bench.restart [--events N] [--dir DIR]``: a first process starts a stack on a state
-directory and publishes N price updates through the real operation (a document in S3 and an event
-in DynamoDB each, snapshots as configured), then stops, which saves; a second process starts on the
-same directory and is timed until the session answers a join with its whole log. Separate
-processes, as for a user (moto servers in one process share their state). Prints one JSON line.
+``python -m bench.restart [--events N] [--documents D] [--dir DIR]``: a first process starts a stack on
+a state directory and fills a session with N price events (``bench.harness.seed_history``: the
+event store's own items by batch writes, the server's own snapshots every ``snapshot_every``,
+events referring to a pool of D price documents; ``--documents 0`` publishes every event through the
+real operation instead, one document each, which takes ~0.1 s an event here), then stops, which
+saves; a second process starts on the same directory and is timed until the session answers a join.
+Separate processes, as for a user (moto servers in one process share their state). One JSON line.
 """
 
 from __future__ import annotations
@@ -23,15 +25,19 @@ SESSION = "restart-bench"
 OVERRIDES = {"PBFM_PRICE_SOURCE": "simulated"}
 
 
-def _seed(state_dir: Path, events: int) -> dict[str, Any]:
+def _seed(state_dir: Path, events: int, documents: int) -> dict[str, Any]:
+    from bench.harness import seed_history
     from chalice_app.operations import webpage_update_hash_price_display
     from pbfm_tooling.local_stack import LocalStack
 
     stack = LocalStack(overrides=OVERRIDES, state_dir=state_dir, save_every_s=3600).start()
     began = time.monotonic()
     stack.service.create_session(SESSION, None)
-    for _ in range(events):
-        webpage_update_hash_price_display(SESSION, service=stack.service)
+    if documents:
+        seed_history(stack, SESSION, events, pool=documents)
+    else:
+        for _ in range(events):
+            webpage_update_hash_price_display(SESSION, service=stack.service)
     seeded = time.monotonic() - began
     began = time.monotonic()
     stack.stop()  # saves
@@ -67,20 +73,22 @@ def _child(*args: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.restart", description=__doc__)
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--documents", type=int, default=500, help="price documents the events refer to")
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--phase", choices=["seed", "restore"], default=None, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.phase == "seed":
-        print(json.dumps(_seed(args.dir, args.events)))
+        print(json.dumps(_seed(args.dir, args.events, args.documents)))
         return 0
     if args.phase == "restore":
         print(json.dumps(_restore(args.dir, args.port)))
         return 0
     state_dir = args.dir or Path(tempfile.mkdtemp(prefix="pbfm-restart-bench-"))
-    seeded = _child("--phase", "seed", "--dir", str(state_dir), "--events", str(args.events))
+    seeded = _child("--phase", "seed", "--dir", str(state_dir), "--events", str(args.events),
+                    "--documents", str(args.documents))
     restored = _child("--phase", "restore", "--dir", str(state_dir), "--port", str(seeded["port"]))
-    print(json.dumps({"events": args.events, **seeded, **restored}))
+    print(json.dumps({"events": args.events, "documents_referenced": args.documents, **seeded, **restored}))
     return 0
 
 
