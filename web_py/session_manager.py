@@ -522,7 +522,7 @@ class SessionManager:
                         self._set_view(connection="connecting", notice=notice)
                         await self._sleep(MISSING_SESSION_RETRY_S)
                         continue
-                    if exc.status == 410:
+                    if exc.status == 410 and await self._session_has_ended():
                         await self._finish_ended_session()
                         return
                     # Any other refusal of a join: retry, but never in a tight loop.
@@ -537,6 +537,16 @@ class SessionManager:
                 backoff = await self._back_off(backoff, exc)
             except (TransportError, DocumentError) as exc:
                 backoff = await self._back_off(backoff, exc)
+
+    async def _session_has_ended(self) -> bool:
+        """A join's 410 means "ended" — or that our queue vanished while joining (a sweep or a
+        restart raced it): only the session's status tells, and only "ended" stops the page."""
+        try:
+            status = await self.call("webpage_get_session_status")
+        except (ApiFailure, TransportError) as exc:
+            log.warning("could not read the session's status after a join's 410: %s", exc)
+            return False
+        return bool(status.get("status") == "ended")
 
     async def _finish_ended_session(self) -> None:
         """The session ended, and its queues went with it, possibly before SESSION_ENDED was read:
