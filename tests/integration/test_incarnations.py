@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from pbfm_tooling.http_transport import HttpxTransport
 from pbfm_tooling.local_stack import LocalStack
-from tests.browser.stack_client import HttpxHttp, mcp_call, rest_call
+from tests.browser.stack_client import mcp_call, rest_call
 from tests.conftest import TEST_OVERRIDES
 from web_py.session_manager import MemoryStore, SessionManager
 
@@ -78,7 +79,7 @@ def test_a_page_discards_saved_state_of_an_earlier_incarnation(stack: LocalStack
 
     async def scenario() -> None:
         store = MemoryStore()
-        page = SessionManager(session_id, HttpxHttp(base), store=store, history_wait_s=1, live_wait_s=1)
+        page = SessionManager(session_id, HttpxTransport(base), store=store, history_wait_s=1, live_wait_s=1)
         # Price (1), ROLE_CHANGE (2), PARTICIPANTS (3): the page shows seq 3, saved.
         await follow(page, 3)
         assert page.state.last_seq == 3 and page.state.price is not None
@@ -90,7 +91,7 @@ def test_a_page_discards_saved_state_of_an_earlier_incarnation(stack: LocalStack
 
         # A reload: same cookies, same sessionStorage. The new log reaches seq 3 on this join too,
         # so sequence numbers alone cannot tell the saved state is stale.
-        reloaded = SessionManager(session_id, HttpxHttp(base, cookies=page.http.client.cookies), store=store,
+        reloaded = SessionManager(session_id, HttpxTransport(base, cookies=page.http.cookies), store=store,
                                   history_wait_s=1, live_wait_s=1)
         assert reloaded.state.last_seq == 3 and reloaded.incarnation == old_incarnation
         joined = await reloaded.connect()
@@ -102,6 +103,6 @@ def test_a_page_discards_saved_state_of_an_earlier_incarnation(stack: LocalStack
         assert reloaded.state.price.to_dict() == new_price
         assert reloaded.view.connection == "live"
         # And what it saves now belongs to the new incarnation.
-        assert SessionManager(session_id, HttpxHttp(base), store=store).incarnation == joined.incarnation
+        assert SessionManager(session_id, HttpxTransport(base), store=store).incarnation == joined.incarnation
 
     asyncio.run(scenario())

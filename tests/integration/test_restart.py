@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.stack_client import HttpxHttp, mcp_call, rest_call
+from pbfm_tooling.http_transport import HttpxTransport
+from tests.browser.stack_client import mcp_call, rest_call
 from tests.integration.test_cli import start, stop
 from web_py.session_manager import MemoryStore, SessionManager
 
@@ -59,7 +60,7 @@ def test_an_open_page_recovers_by_itself_after_a_restart(tmp_path: Path, environ
             async def quick_sleep(seconds: float) -> None:
                 await asyncio.sleep(min(seconds, 0.3))
 
-            page = SessionManager(sid, HttpxHttp(base_url), store=MemoryStore(), history_wait_s=1,
+            page = SessionManager(sid, HttpxTransport(base_url), store=MemoryStore(), history_wait_s=1,
                                   live_wait_s=1, sleep=quick_sleep)
             loop = asyncio.ensure_future(page.run())
             # Price x3, ROLE_CHANGE, PARTICIPANTS.
