@@ -5,7 +5,8 @@ a state directory and fills a session with N price events (``bench.harness.seed_
 event store's own items by batch writes, the server's own snapshots every ``snapshot_every``,
 events referring to a pool of D price documents; ``--documents 0`` publishes every event through the
 real operation instead, one document each, which takes ~0.1 s an event here), then stops, which
-saves; a second process starts on the same directory and is timed until the session answers a join.
+saves (timed: the periodic save, then the one on stop after 10 more events); a second process starts
+on the same directory and is timed until the session answers a join.
 Separate processes, as for a user (moto servers in one process share their state). One JSON line.
 """
 
@@ -40,8 +41,14 @@ def _seed(state_dir: Path, events: int, documents: int) -> dict[str, Any]:
             webpage_update_hash_price_display(SESSION, service=stack.service)
     seeded = time.monotonic() - began
     began = time.monotonic()
+    stack.save()  # what the periodic save does while the stack runs
+    full_save = time.monotonic() - began
+    for _ in range(10):  # the last seconds before Ctrl-C
+        webpage_update_hash_price_display(SESSION, service=stack.service)
+    began = time.monotonic()
     stack.stop()  # saves
-    return {"port": stack.port, "seed_s": round(seeded, 1), "save_s": round(time.monotonic() - began, 2)}
+    return {"port": stack.port, "seed_s": round(seeded, 1), "full_save_s": round(full_save, 2),
+            "save_on_stop_s": round(time.monotonic() - began, 2)}
 
 
 def _restore(state_dir: Path, port: int) -> dict[str, Any]:
