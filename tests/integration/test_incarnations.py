@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -26,10 +27,15 @@ SHORT_TTL = 45
 
 @pytest.fixture(scope="module")
 def short_lived() -> Iterator[LocalStack]:
-    """A stack of its own whose sessions expire after a few seconds (the stack sets PBFM_* in the environment)."""
+    """A stack of its own whose sessions expire soon. Its own table, bucket and queue prefix: moto servers in
+    one process share state, and its bucket CORS would replace the shared stack's. It sets PBFM_* in the
+    environment: given back afterwards."""
     saved = {k: v for k, v in os.environ.items() if k.startswith("PBFM_")}
+    own = secrets.token_hex(3)
+    overrides = {**TEST_OVERRIDES, "PBFM_SESSION_TTL": str(SHORT_TTL), "PBFM_TABLE": f"inc-{own}",
+                 "PBFM_BUCKET": f"inc-{own}", "PBFM_QUEUE_PREFIX": f"inc{own}"}
     try:
-        with LocalStack(overrides={**TEST_OVERRIDES, "PBFM_SESSION_TTL": str(SHORT_TTL)}) as running:
+        with LocalStack(overrides=overrides) as running:
             yield running
     finally:
         for key in [k for k in os.environ if k.startswith("PBFM_")]:
