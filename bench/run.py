@@ -10,6 +10,7 @@ import os
 import platform
 import secrets
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,9 @@ def bench_main(argv: list[str]) -> int:
     result: dict[str, Any] = {"date": stamp, "machine": machine(), "quick": args.quick, "targets": TARGETS}
     started = time.perf_counter()
     overrides = CHAOS_OVERRIDES if args.chaos else BENCH_OVERRIDES
-    with LocalStack(overrides=overrides) as stack:
+    # The chaos run restarts the stack mid-stream: it needs a state directory of its own.
+    state_dir = Path(tempfile.mkdtemp(prefix="pbfm-chaos-state-")) if args.chaos else None
+    with LocalStack(overrides=overrides, state_dir=state_dir) as stack:
         result["settings"] = {"snapshot_every": stack.settings.snapshot_every,
                               "heartbeat_timeout_s": stack.settings.heartbeat_timeout_s,
                               "queue_visibility_timeout_s": stack.settings.queue_visibility_timeout_s,

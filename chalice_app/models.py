@@ -88,6 +88,9 @@ class ReceiveUrls(BaseModel):
 
 class Joined(BaseModel):
     session_id: str = Field(description="The session id")
+    incarnation: str | None = Field(
+        default=None, description="This incarnation of the session id: made anew each time the id is (re)created; "
+        "state saved from another incarnation must be discarded")
     client_id: str = Field(description="This browser tab's id in the session")
     role: Role = Field(description='"master" or "observer"')
     master_client_id: str | None = Field(description="The master browser (the one that may act), or null")

@@ -124,9 +124,9 @@ def webpage_join_session(session_id: SessionId, caller: Caller, *, service: Sess
     participants and a browser PBFM_MAX_TABS_PER_BROWSER tabs of it: beyond, 409 `session_full`
     (its message says which; retry later, not at once).
     """
-    client_id = caller.client_or_new_identity()
-    outcome = service.join(session_id, client_id, caller.browser_id)
-    return Joined(session_id=session_id, client_id=outcome.client.client_id, role=outcome.role,
+    outcome = service.join(session_id, identify=caller.identity_in)
+    return Joined(session_id=session_id, incarnation=outcome.client.incarnation or None,
+                  client_id=outcome.client.client_id, role=outcome.role,
                   master_client_id=outcome.master_client_id, resumed=outcome.resumed,
                   last_seq=outcome.history_last_seq, heartbeat_interval_s=service.settings.heartbeat_interval_s,
                   heartbeat_timeout_s=service.settings.heartbeat_timeout_s,

@@ -1,0 +1,114 @@
+"""Incarnations end to end on the local stack (moto's DynamoDB, SQS and S3, the Chalice app over HTTP).
+
+A session id re-created after expiry (a stack whose sessions live 45 s) or after its end works at
+once, and a page whose saved state belongs to the earlier incarnation discards it — even when the
+new log has reached the same seq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from pbfm_tooling.http_transport import HttpxTransport
+from pbfm_tooling.local_stack import LocalStack
+from tests.browser.stack_client import mcp_call, rest_call
+from tests.conftest import TEST_OVERRIDES
+from web_py.session_manager import MemoryStore, SessionManager
+
+SHORT_TTL = 45
+
+
+@pytest.fixture(scope="module")
+def short_lived() -> Iterator[LocalStack]:
+    """A stack of its own whose sessions expire soon. Its own table, bucket and queue prefix: moto servers in
+    one process share state, and its bucket CORS would replace the shared stack's. It sets PBFM_* in the
+    environment: given back afterwards."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("PBFM_")}
+    own = secrets.token_hex(3)
+    overrides = {**TEST_OVERRIDES, "PBFM_SESSION_TTL": str(SHORT_TTL), "PBFM_TABLE": f"inc-{own}",
+                 "PBFM_BUCKET": f"inc-{own}", "PBFM_QUEUE_PREFIX": f"inc{own}"}
+    try:
+        with LocalStack(overrides=overrides) as running:
+            yield running
+    finally:
+        for key in [k for k in os.environ if k.startswith("PBFM_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+
+
+async def follow(page: SessionManager, until_seq: int, polls: int = 20) -> None:
+    if page.joined is None:
+        await page.connect()
+    for _ in range(polls):
+        if page.state.last_seq >= until_seq and page.processor.phase == "live":
+            return
+        await page.poll_once()
+    raise AssertionError(f"stuck at {page.state.last_seq}, wanted {until_seq}")
+
+
+def test_the_spec_reproduction_on_the_local_stack(short_lived: LocalStack) -> None:
+    base = short_lived.base_url
+    sid = "ex65"
+    first_seen = time.time()
+    assert mcp_call(base, "webpage_create_session", session_id=sid)["created"] is True
+    with httpx.Client(base_url=base, timeout=30) as browser:
+        first = browser.post("/api/webpage_join_session", json={"session_id": sid}).json()
+        for _ in range(65):
+            mcp_call(base, "webpage_update_hash_price_display", session_id=sid)
+        left = first_seen + SHORT_TTL + 1.5 - time.time()
+        assert left > 0, "the 65 updates outlasted the session's TTL"
+        time.sleep(left)
+        assert mcp_call(base, "webpage_create_session", session_id=sid)["created"] is True
+        # The next send works, and the new log starts at 1.
+        assert mcp_call(base, "webpage_update_hash_price_display", session_id=sid)["seq"] == 1
+        joined = browser.post("/api/webpage_join_session", json={"session_id": sid})
+        assert joined.status_code == 200, joined.text
+        again = joined.json()
+        assert again["incarnation"] != first["incarnation"] and again["client_id"] != first["client_id"]
+        events = browser.post("/api/webpage_get_events", json={"session_id": sid, "after_seq": 0, "limit": 500}).json()
+        seqs = [e["seq"] for e in events["events"]]
+        assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 3
+        assert {e["incarnation"] for e in events["events"]} == {again["incarnation"]}
+
+
+def test_a_page_discards_saved_state_of_an_earlier_incarnation(stack: LocalStack, session_id: str) -> None:
+    base = stack.base_url
+    rest_call(base, "webpage_create_session", session_id=session_id)
+    old_price = mcp_call(base, "webpage_update_hash_price_display", session_id=session_id)["price"]
+
+    async def scenario() -> None:
+        store = MemoryStore()
+        page = SessionManager(session_id, HttpxTransport(base), store=store, history_wait_s=1, live_wait_s=1)
+        # Price (1), ROLE_CHANGE (2), PARTICIPANTS (3): the page shows seq 3, saved.
+        await follow(page, 3)
+        assert page.state.last_seq == 3 and page.state.price is not None
+        old_incarnation = page.incarnation
+        mcp_call(base, "webpage_end_session", session_id=session_id, reason="over")
+        rest_call(base, "webpage_create_session", session_id=session_id)
+        new_price = mcp_call(base, "webpage_update_hash_price_display", session_id=session_id)["price"]
+        assert new_price != old_price
+
+        # A reload: same cookies, same sessionStorage. The new log reaches seq 3 on this join too,
+        # so sequence numbers alone cannot tell the saved state is stale.
+        reloaded = SessionManager(session_id, HttpxTransport(base, cookies=page.http.cookies), store=store,
+                                  history_wait_s=1, live_wait_s=1)
+        assert reloaded.state.last_seq == 3 and reloaded.incarnation == old_incarnation
+        joined = await reloaded.connect()
+        assert joined.incarnation != old_incarnation and joined.last_seq == 3
+        assert reloaded.metrics.discarded_states == 1
+        await follow(reloaded, 3)
+        assert reloaded.applied_seqs[0] == 1 or reloaded.metrics.applied_from_history >= 1
+        assert reloaded.state.price is not None
+        assert reloaded.state.price.to_dict() == new_price
+        assert reloaded.view.connection == "live"
+        # And what it saves now belongs to the new incarnation.
+        assert SessionManager(session_id, HttpxTransport(base), store=store).incarnation == joined.incarnation
+
+    asyncio.run(scenario())
