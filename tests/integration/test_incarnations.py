@@ -8,7 +8,6 @@ new log has reached the same seq.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -28,19 +27,12 @@ SHORT_TTL = 45
 @pytest.fixture(scope="module")
 def short_lived() -> Iterator[LocalStack]:
     """A stack of its own whose sessions expire soon. Its own table, bucket and queue prefix: moto servers in
-    one process share state, and its bucket CORS would replace the shared stack's. It sets PBFM_* in the
-    environment: given back afterwards."""
-    saved = {k: v for k, v in os.environ.items() if k.startswith("PBFM_")}
+    one process share state (the stack gives the PBFM_* environment back when it stops)."""
     own = secrets.token_hex(3)
     overrides = {**TEST_OVERRIDES, "PBFM_SESSION_TTL": str(SHORT_TTL), "PBFM_TABLE": f"inc-{own}",
                  "PBFM_BUCKET": f"inc-{own}", "PBFM_QUEUE_PREFIX": f"inc{own}"}
-    try:
-        with LocalStack(overrides=overrides) as running:
-            yield running
-    finally:
-        for key in [k for k in os.environ if k.startswith("PBFM_")]:
-            del os.environ[key]
-        os.environ.update(saved)
+    with LocalStack(overrides=overrides) as running:
+        yield running
 
 
 async def follow(page: SessionManager, until_seq: int, polls: int = 20) -> None:
@@ -73,8 +65,9 @@ def test_the_spec_reproduction_on_the_local_stack(short_lived: LocalStack) -> No
         again = joined.json()
         assert again["incarnation"] != first["incarnation"] and again["client_id"] != first["client_id"]
         events = browser.post("/api/webpage_get_events", json={"session_id": sid, "after_seq": 0, "limit": 500}).json()
+        # The price (1) and the join's ROLE_CHANGE (2); a coalesced PARTICIPANTS list may follow.
         seqs = [e["seq"] for e in events["events"]]
-        assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 3
+        assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 2
         assert {e["incarnation"] for e in events["events"]} == {again["incarnation"]}
 
 
@@ -86,24 +79,27 @@ def test_a_page_discards_saved_state_of_an_earlier_incarnation(stack: LocalStack
     async def scenario() -> None:
         store = MemoryStore()
         page = SessionManager(session_id, HttpxTransport(base), store=store, history_wait_s=1, live_wait_s=1)
-        # Price (1), ROLE_CHANGE (2), PARTICIPANTS (3): the page shows seq 3, saved.
-        await follow(page, 3)
-        assert page.state.last_seq == 3 and page.state.price is not None
+        # Price (1), ROLE_CHANGE (2), perhaps a coalesced PARTICIPANTS list (an acknowledgement that
+        # doubled as a heartbeat announces it): the page shows that, saved.
+        await follow(page, 2)
+        saved = page.state.last_seq
+        assert saved >= 2 and page.state.price is not None
         old_incarnation = page.incarnation
         mcp_call(base, "webpage_end_session", session_id=session_id, reason="over")
         rest_call(base, "webpage_create_session", session_id=session_id)
-        new_price = mcp_call(base, "webpage_update_hash_price_display", session_id=session_id)["price"]
+        for _ in range(saved - 1):
+            new_price = mcp_call(base, "webpage_update_hash_price_display", session_id=session_id)["price"]
         assert new_price != old_price
 
-        # A reload: same cookies, same sessionStorage. The new log reaches seq 3 on this join too,
-        # so sequence numbers alone cannot tell the saved state is stale.
+        # A reload: same cookies, same sessionStorage. With this join's ROLE_CHANGE the new log
+        # reaches the saved seq, so sequence numbers alone cannot tell the saved state is stale.
         reloaded = SessionManager(session_id, HttpxTransport(base, cookies=page.http.cookies), store=store,
                                   history_wait_s=1, live_wait_s=1)
-        assert reloaded.state.last_seq == 3 and reloaded.incarnation == old_incarnation
+        assert reloaded.state.last_seq == saved and reloaded.incarnation == old_incarnation
         joined = await reloaded.connect()
-        assert joined.incarnation != old_incarnation and joined.last_seq == 3
+        assert joined.incarnation != old_incarnation and joined.last_seq == saved
         assert reloaded.metrics.discarded_states == 1
-        await follow(reloaded, 3)
+        await follow(reloaded, saved)
         assert reloaded.applied_seqs[0] == 1 or reloaded.metrics.applied_from_history >= 1
         assert reloaded.state.price is not None
         assert reloaded.state.price.to_dict() == new_price
