@@ -11,10 +11,13 @@ import asyncio
 import secrets
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 
 import httpx
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 
+from chalice_app.event_store import DynamoEventStore
 from pbfm_tooling.http_transport import HttpxTransport
 from pbfm_tooling.local_stack import LocalStack
 from tests.browser.stack_client import mcp_call, rest_call
@@ -108,3 +111,42 @@ def test_a_page_discards_saved_state_of_an_earlier_incarnation(stack: LocalStack
         assert SessionManager(session_id, HttpxTransport(base), store=store).incarnation == joined.incarnation
 
     asyncio.run(scenario())
+
+
+def test_a_session_stored_before_incarnations_keeps_working_and_is_replaced_cleanly(short_lived: LocalStack) -> None:
+    """Items written before incarnations existed (an older deployment's table, an old state directory):
+    METADATA without ``incarnation``, ``EVENT#{seq}`` and ``FANOUT#{cid}`` keys. They still read, append
+    and fan out; a re-creation after the end reads none of them."""
+    store = short_lived.service.store
+    assert isinstance(store, DynamoEventStore)
+    sid, table = "legacy-" + secrets.token_hex(3), short_lived.settings.table_name
+    now = time.time()
+    legacy = [
+        {"PK": f"SESSION#{sid}", "SK": "METADATA", "session_id": sid, "status": "active", "seq": 1,
+         "created_at": Decimal(repr(now)), "snapshot_seq": 0, "expires_at": int(now + 3600), "fanout_version": 1,
+         "last_sweep": 0, "master_heartbeat": 0, "roster_version": 0, "roster_announced": 0,
+         "roster_announced_at": 0, "roster_seq": 0},
+        {"PK": f"SESSION#{sid}", "SK": "EVENT#0000000001", "type": "PRICE_UPDATE", "ts": Decimal(repr(now)),
+         "s3_key": "sessions/x/prices/1.json", "expires_at": int(now + 3600)},
+        {"PK": f"SESSION#{sid}", "SK": "FANOUT#aaaaaaaaaaaa", "url": "https://q/a", "expires_at": int(now + 3600)},
+    ]
+    serializer = TypeSerializer()
+    for item in legacy:
+        store._db.put_item(TableName=table, Item={k: serializer.serialize(v) for k, v in item.items()})
+
+    assert store.require_session(sid).incarnation == ""
+    assert [(e.seq, e.incarnation) for e in store.events_after(sid, 0)] == [(1, "")]
+    assert store.fanout(sid) == (1, {"aaaaaaaaaaaa": "https://q/a"})
+    appended = store.append(sid, "PRICE_UPDATE", "sessions/x/prices/2.json", None, 3600)
+    assert (appended.event.seq, appended.event.incarnation) == (2, "")
+    assert store.require_session(sid).seq == 2  # the hint advances for a session without incarnation
+    envelope = short_lived.service.envelope(sid, appended.event, with_url=False)
+    assert "incarnation" not in envelope.to_dict()  # what a page of that time reads
+
+    store.mark_ended(sid)
+    record, created = short_lived.service.create_session(sid, None)
+    assert created and record.incarnation
+    assert store.events_after(sid, 0) == [] and store.fanout(sid) == (0, {})
+    assert store.append(sid, "PRICE_UPDATE", None, None, 3600).event.seq == 1
+    # The old log is still there under the legacy keys, read only when asked for by its incarnation.
+    assert [e.seq for e in store.events_after(sid, 0, incarnation="")] == [1, 2]
