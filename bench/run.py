@@ -12,6 +12,7 @@ import secrets
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,39 +70,49 @@ def _progress(message: str) -> None:
 FIGURES = ("registration", "joins", "late_joiner", "fanout", "chromium", "cost")
 
 
-def run_figures(stack: LocalStack, *, quick: bool, only: set[str]) -> dict[str, Any]:
+def run_figures(stack: LocalStack, *, quick: bool, only: set[str],
+                checkpoint: Callable[[dict[str, Any]], None] = lambda figures: None) -> dict[str, Any]:
+    """Every figure in ``only``; each is handed to ``checkpoint`` as it is measured, so a run stopped
+    (or timed out) in its tenth minute keeps what it measured in the first nine."""
     figures: dict[str, Any] = {}
+
+    def record(name: str, value: Any) -> None:
+        figures[name] = value
+        checkpoint(dict(figures))
+
     _progress("transport floor")  # always: every figure is judged against this run's floor
-    figures["floor"] = floor.measure(stack, samples=20 if quick else 100)
+    record("floor", floor.measure(stack, samples=20 if quick else 100))
     single_send = figures["floor"]["single_send"]["p50_ms"]
     if "registration" in only:
         _progress("registration")
-        figures["registration"] = registration.measure(stack, sessions=3 if quick else 10,
-                                                       per_session=4 if quick else 5)
+        record("registration", registration.measure(stack, sessions=3 if quick else 10,
+                                                    per_session=4 if quick else 5))
     if "joins" in only:
         _progress("joins into one session, and stale-browser removal")
-        figures["joins"] = joins.measure(stack, joins=40 if quick else 200, viewers=20 if quick else 100)
+        record("joins", joins.measure(stack, joins=40 if quick else 200, viewers=20 if quick else 100))
     if "fanout" in only:
         _progress("fan-out")
-        figures["fanout"] = fanout.measure(stack, [1, 10] if quick else [1, 10, 50, 200],
-                                           repeats=3 if quick else 10, single_send_ms=single_send)
+        record("fanout", fanout.measure(stack, [1, 10] if quick else [1, 10, 50, 200],
+                                        repeats=3 if quick else 10, single_send_ms=single_send))
     if "chromium" in only:
         from bench import chromium as chromium_figures
 
         _progress("update latency and boot in Chromium")
-        figures.update(chromium_figures.measure(stack, pages=8, updates=10 if quick else 40,
-                                                floor_ms=figures["floor"]["send_to_receive"]["p95_ms"]))
+        floor_p95 = figures["floor"]["send_to_receive"]["p95_ms"]
+        for name, value in chromium_figures.measure(stack, pages=8, updates=10 if quick else 40,
+                                                    floor_ms=floor_p95).items():
+            record(name, value)
     if "cost" in only:
         from bench import cost
 
         _progress("AWS cost model (viewers at 1 update/s)")
-        figures["cost"] = cost.measure(stack, viewers=4, seconds=60.0 if quick else 600.0)
+        record("cost", cost.measure(stack, viewers=4, seconds=60.0 if quick else 600.0))
     if "late_joiner" in only:
         # Last: it seeds 11,000+ events, and moto's Query walks the whole table (every publish lists
         # the session's clients with a Query), so it would slow every figure measured after it.
         _progress("late joiner")
-        figures["late_joiner"] = late_joiner.measure(
-            stack, [100, 1000] if quick else [100, 1000, 10_000], repeats=2 if quick else 5)
+        record("late_joiner", late_joiner.measure(
+            stack, [100, 1000] if quick else [100, 1000, 10_000], repeats=2 if quick else 5))
     return figures
 
 
@@ -121,6 +132,16 @@ def bench_main(argv: list[str]) -> int:
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
     result: dict[str, Any] = {"date": stamp, "machine": machine(), "quick": args.quick, "targets": TARGETS}
     started = time.perf_counter()
+    args.out.mkdir(parents=True, exist_ok=True)
+    flags = [flag for flag in ("quick", "chaos") if getattr(args, flag)]
+    name = "-".join([stamp, *flags])
+    json_path = args.out / f"{name}.json"
+
+    def checkpoint(figures: dict[str, Any]) -> None:
+        partial = {**result, "figures": figures, "complete": False,
+                   "duration_s": round(time.perf_counter() - started, 1)}
+        json_path.write_text(json.dumps(partial, indent=2, sort_keys=True) + "\n")
+
     overrides = CHAOS_OVERRIDES if args.chaos else BENCH_OVERRIDES
     # The chaos run restarts the stack mid-stream: it needs a state directory of its own.
     state_dir = Path(tempfile.mkdtemp(prefix="pbfm-chaos-state-")) if args.chaos else None
@@ -136,13 +157,9 @@ def bench_main(argv: list[str]) -> int:
             result["chaos"] = run_chaos(stack, plan, progress=_progress)
         else:
             only = set(args.only.split(",")) - ({"chromium"} if args.no_chromium else set())
-            result["figures"] = run_figures(stack, quick=args.quick, only=only)
+            result["figures"] = run_figures(stack, quick=args.quick, only=only, checkpoint=checkpoint)
     result["duration_s"] = round(time.perf_counter() - started, 1)
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    flags = [flag for flag in ("quick", "chaos") if getattr(args, flag)]
-    name = "-".join([stamp, *flags])
-    json_path = args.out / f"{name}.json"
+    result["complete"] = True
     json_path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     if "figures" in result:
         from bench.plot import write_plot

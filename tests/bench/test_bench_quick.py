@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import bench_main
+from bench.run import bench_main, run_figures
+from pbfm_tooling.local_stack import LocalStack
 
 
 def test_quick_bench_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -15,6 +16,7 @@ def test_quick_bench_writes_results(tmp_path: Path, capsys: pytest.CaptureFixtur
     [written] = tmp_path.glob("*.json")
     result = json.loads(written.read_text())
     figures = result["figures"]
+    assert result["complete"] is True
     assert figures["floor"]["send_to_receive"]["n"] > 0
     assert figures["registration"]["all"]["p95_ms"] > 0
     assert all(row["snapshot_plus_tail_equals_full_replay"] for row in figures["late_joiner"])
@@ -29,3 +31,11 @@ def test_quick_bench_writes_results(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert (tmp_path / written.name.replace(".json", ".svg")).read_text().startswith("<svg")
     out = capsys.readouterr().out
     assert "registration p95" in out and "longest other request during stale removal" in out
+
+
+def test_each_figure_is_handed_on_as_it_is_measured(stack: LocalStack) -> None:
+    # What a run killed halfway has written: everything measured before it stopped.
+    seen: list[dict] = []
+    figures = run_figures(stack, quick=True, only={"registration"}, checkpoint=seen.append)
+    assert [sorted(written) for written in seen] == [["floor"], ["floor", "registration"]]
+    assert seen[-1] == figures
