@@ -91,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.phase == "restore":
         print(json.dumps(_restore(args.dir, args.port)))
         return 0
-    state_dir = args.dir or Path(tempfile.mkdtemp(prefix="pbfm-restart-bench-"))
-    seeded = _child("--phase", "seed", "--dir", str(state_dir), "--events", str(args.events),
-                    "--documents", str(args.documents))
-    restored = _child("--phase", "restore", "--dir", str(state_dir), "--port", str(seeded["port"]))
+    with tempfile.TemporaryDirectory(prefix="pbfm-restart-bench-") as scratch:
+        state_dir = args.dir or Path(scratch)  # a state directory of its own unless told, removed after
+        seeded = _child("--phase", "seed", "--dir", str(state_dir), "--events", str(args.events),
+                        "--documents", str(args.documents))
+        restored = _child("--phase", "restore", "--dir", str(state_dir), "--port", str(seeded["port"]))
     print(json.dumps({"events": args.events, "documents_referenced": args.documents, **seeded, **restored}))
     return 0
 

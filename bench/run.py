@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -143,9 +144,11 @@ def bench_main(argv: list[str]) -> int:
         json_path.write_text(json.dumps(partial, indent=2, sort_keys=True) + "\n")
 
     overrides = CHAOS_OVERRIDES if args.chaos else BENCH_OVERRIDES
-    # The chaos run restarts the stack mid-stream: it needs a state directory of its own.
-    state_dir = Path(tempfile.mkdtemp(prefix="pbfm-chaos-state-")) if args.chaos else None
-    with LocalStack(overrides=overrides, state_dir=state_dir) as stack:
+    # The chaos run restarts the stack mid-stream: it needs a state directory of its own (removed after).
+    with contextlib.ExitStack() as cleanup:
+        state_dir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="pbfm-chaos-state-"))) \
+            if args.chaos else None
+        stack = cleanup.enter_context(LocalStack(overrides=overrides, state_dir=state_dir))
         result["settings"] = {"snapshot_every": stack.settings.snapshot_every,
                               "heartbeat_timeout_s": stack.settings.heartbeat_timeout_s,
                               "queue_visibility_timeout_s": stack.settings.queue_visibility_timeout_s,
