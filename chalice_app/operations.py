@@ -89,7 +89,9 @@ def webpage_create_session(
     """Create a live webpage session (idempotent); call this first, then give the user `page_url`.
 
     Everyone who opens `page_url` sees the same page, live. Creating a session that already exists
-    returns it unchanged with `created: false`. Without `session_id` a random id is chosen.
+    returns it unchanged with `created: false`. An id whose session has ended or expired is created
+    anew (`created: true`, an empty page from seq 1; pages still open on it follow the new one).
+    Without `session_id` a random id is chosen.
     """
     record, created = service.create_session(session_id, title)
     return SessionCreated(session_id=record.session_id, created=created, page_url=links.page_url(record.session_id),

@@ -634,8 +634,11 @@ class SessionService:
         """A session past its TTL that nobody ended: delete its queues and mark it ended.
 
         Its items go with DynamoDB's TTL and its documents with the bucket's lifecycle rule; only
-        the queues would otherwise outlive it.
+        the queues would otherwise outlive it. One created anew since the sweep listed it is alive:
+        left alone (its browsers' queues and its status are the new incarnation's).
         """
+        if self.store.get_session(session_id) is not None:
+            return 0
         removed = self._delete_all_queues(session_id)
         self.store.mark_ended(session_id)
         return removed

@@ -147,3 +147,18 @@ def test_a_publish_after_recreation_reaches_the_new_incarnations_browsers_not_th
     bodies = [json.loads(body) for _, body in service.queues.receive(new.live_queue_url, 0, 10)]
     assert [b["seq"] for b in bodies] == [1, 2]
     assert all(not service.queues.exists(c.live_queue_url) for c in old)
+
+
+def test_a_sweep_that_listed_the_expired_incarnation_leaves_the_new_one_alone() -> None:
+    clock = ManualClock()
+    service = memory_service(SETTINGS, clock)
+    service.create_session(SID, None)
+    old = service.join(SID, None).client
+    clock.advance(TTL + 1)
+    _, expired = service.store.active_session_ids()
+    assert SID in expired  # what a sweep about to expire it has read
+    service.create_session(SID, None)
+    new = service.join(SID, None).client
+    assert service.expire(SID) == 0
+    assert service.store.require_session(SID).active and service.queues.exists(new.live_queue_url)
+    assert not service.queues.exists(old.live_queue_url)  # retired when the id was created again
