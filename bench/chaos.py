@@ -425,6 +425,12 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
     def delete_victim_queue() -> None:
         record = stack.service.store.get_client(session_id, victim.client_id or "")
         assert record is not None
+        # After a restart the page may not have joined again yet (its backoff), so its queue is
+        # still gone: deleting it then would test nothing. Wait until it is back.
+        deadline = time.monotonic() + 90
+        while not stack.service.queues.exists(record.live_queue_url):
+            assert time.monotonic() < deadline, f"{victim.name}'s live queue never came back"
+            time.sleep(0.1)
         sqs.delete_queue(QueueUrl=record.live_queue_url)
         victim.chaos.append("live queue deleted")
         mark(f"deleted the live queue of {victim.name}")
