@@ -104,22 +104,26 @@ def _handle(operation: Operation, settings: Settings, method: str, raw_body: byt
     minted: list[str] = []
     now = services().now() if services is not None else time.time()
     token: view_tokens.ViewToken | None = None
+    rebound: list[view_tokens.ViewToken] = []
     if operation.caller_param is not None and isinstance(session_id, str):
         if headers.get(view_tokens.HEADER) is not None:
-            token = _identify_view(caller, settings.cookie_secret, session_id, headers, now)
+            token = _identify_view(caller, settings, session_id, headers, now, rebound)
         else:
             minted = _identify(caller, settings.cookie_secret, session_id, headers)
     result = operation.invoke(parsed, caller, services, links)
     response_headers: dict[str, str | list[str]] = dict(JSON_HEADERS)
-    if token is not None and token.due_for_renewal(now, settings.view_token_lifetime_s):
+    if rebound:
+        # The join bound the view to the session's incarnation: from now on it is this token.
+        response_headers[view_tokens.HEADER] = rebound[-1].value
+    elif token is not None and token.due_for_renewal(now, settings.view_token_lifetime_s):
         # Like a cookie kept fresh by use: the view's transport takes the new token from here.
         response_headers[view_tokens.HEADER] = view_tokens.issue(
             settings.cookie_secret, token.session_id, now=now, lifetime_s=settings.view_token_lifetime_s,
-            view_id=token.view_id).value
-    if caller.minted and isinstance(session_id, str):
+            view_id=token.view_id, incarnation=token.incarnation).value
+    if minted and isinstance(session_id, str):  # a cookie identity was (re)issued; a view has none
         response_headers["Set-Cookie"] = cookies.issue(
-            settings.cookie_secret, session_id, minted[0], max_age_s=settings.session_ttl_s,
-            secure=settings.cookie_secure,
+            settings.cookie_secret, session_id, minted[-1], max_age_s=settings.session_ttl_s,
+            secure=settings.cookie_secure, incarnation=caller.incarnation,
         )
     return Response(body=result.model_dump_json(), status_code=200, headers=response_headers)
 
@@ -130,24 +134,31 @@ def _identify(caller: Caller, secret: str, session_id: str, headers: Any) -> lis
     if not cookies.TAB_ID.fullmatch(tab_id):
         raise InvalidInput(f"the {cookies.TAB_HEADER} header must be 0-32 of A-Z a-z 0-9 _ -")
     cookie_header = headers.get("cookie")
-    browser_id = cookies.verified_browser_id(secret, session_id, cookie_header)
-    if browser_id is not None:
-        caller.client_id = cookies.client_id_for(secret, session_id, browser_id, tab_id)
-        caller.browser_id = browser_id
-    caller.rejected_cookie = browser_id is None and cookies.sent_for(session_id, cookie_header)
+    identity = cookies.verified_identity(secret, session_id, cookie_header)
+    if identity is not None:
+        caller.browser_id, caller.incarnation = identity
+        caller.client_id = cookies.client_id_for(secret, session_id, caller.browser_id, tab_id, caller.incarnation)
+    caller.rejected_cookie = identity is None and cookies.sent_for(session_id, cookie_header)
     minted: list[str] = []
 
-    def mint() -> str:
-        minted.append(cookies.new_browser_id())
-        caller.browser_id = minted[0]
-        return cookies.client_id_for(secret, session_id, minted[0], tab_id)
+    def mint(incarnation: str) -> str:
+        # A valid cookie of an earlier incarnation keeps its browser id; only its scope changes.
+        minted.append(identity[0] if identity is not None else cookies.new_browser_id())
+        caller.browser_id = minted[-1]
+        return cookies.client_id_for(secret, session_id, minted[-1], tab_id, incarnation)
 
     caller.mint = mint
     return minted
 
 
-def _identify_view(caller: Caller, secret: str, session_id: str, headers: Any, now: float) -> view_tokens.ViewToken:
-    """The view in a chat: its identity is the token's (never a cookie, which is not even read)."""
+def _identify_view(caller: Caller, settings: Settings, session_id: str, headers: Any, now: float,
+                   rebound: list[view_tokens.ViewToken]) -> view_tokens.ViewToken:
+    """The view in a chat: its identity is the token's (never a cookie, which is not even read).
+
+    A join into an incarnation other than the token's binds the view to it: a new token (same view,
+    fresh lifetime) goes into ``rebound`` and so back to the view, like a re-issued cookie.
+    """
+    secret = settings.cookie_secret
     tab_id = headers.get(cookies.TAB_HEADER) or ""
     if not cookies.TAB_ID.fullmatch(tab_id):
         raise InvalidInput(f"the {cookies.TAB_HEADER} header must be 0-32 of A-Z a-z 0-9 _ -")
@@ -157,7 +168,15 @@ def _identify_view(caller: Caller, secret: str, session_id: str, headers: Any, n
         raise Unauthorized(str(exc), details={"view_token": exc.reason}) from None
     caller.client_id = view_tokens.client_id_for(secret, token, tab_id)
     caller.browser_id = view_tokens.browser_id_of(token)
+    caller.incarnation = token.incarnation
     caller.in_chat = True
+
+    def bind(incarnation: str) -> str:
+        rebound.append(view_tokens.issue(secret, session_id, now=now, lifetime_s=settings.view_token_lifetime_s,
+                                         view_id=token.view_id, incarnation=incarnation))
+        return view_tokens.client_id_for(secret, rebound[-1], tab_id)
+
+    caller.mint = bind
     return token
 
 

@@ -14,9 +14,11 @@ page's public URL may do with a cookie. Never another session (the token's sessi
 request's), never another participant's queues (the client id is derived from the token, not
 chosen), never an AI operation (those need the bearer token, which a view never sees).
 
-Format: ``v1.<session_id>.<view_id>.<expires_at>.<signature>`` — session ids hold no dots
-(``[A-Za-z0-9_-]``), view ids are 16 of ``[a-z0-9]``, ``expires_at`` is epoch seconds, the signature
-an HMAC-SHA256 (hex) over all of it.
+Format: ``v1.<session_id>.<incarnation>.<view_id>.<expires_at>.<signature>`` — session ids hold
+no dots (``[A-Za-z0-9_-]``), the incarnation is the session incarnation the view joined (hex, or empty
+in a grant not yet used to join: the join binds it and answers the bound token, as a cookie is
+re-issued for a new incarnation), view ids are 16 of ``[a-z0-9]``, ``expires_at`` is epoch seconds,
+the signature an HMAC-SHA256 (hex) over all of it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from web_py.view_grant import TOKEN_HEADER
 HEADER = TOKEN_HEADER.lower()
 VERSION = "v1"
 VIEW_ID = re.compile(r"^[a-z0-9]{16}$")
+INCARNATION = re.compile(r"^[0-9a-f]{0,16}$")
 _ALPHABET = string.ascii_lowercase + string.digits
 # The longest token a request may carry (a 24-character session id makes a 125-character token).
 MAX_LENGTH = 200
@@ -46,6 +49,7 @@ class ViewToken:
     view_id: str
     expires_at: int
     value: str
+    incarnation: str = ""
 
     def expires_in_s(self, now: float) -> int:
         return max(0, int(self.expires_at - now))
@@ -68,21 +72,25 @@ def new_view_id() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(16))
 
 
-def _signature(secret: str, session_id: str, view_id: str, expires_at: int) -> str:
-    message = f"pbfm-webpage:view:{VERSION}:{session_id}:{view_id}:{expires_at}"
+def _signature(secret: str, session_id: str, incarnation: str, view_id: str, expires_at: int) -> str:
+    message = f"pbfm-webpage:view:{VERSION}:{session_id}:{incarnation}:{view_id}:{expires_at}"
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def issue(secret: str, session_id: str, *, now: float, lifetime_s: int, view_id: str | None = None) -> ViewToken:
-    """A token for a new view of ``session_id`` (or a renewal of ``view_id``'s)."""
+def issue(secret: str, session_id: str, *, now: float, lifetime_s: int, view_id: str | None = None,
+          incarnation: str = "") -> ViewToken:
+    """A token for a new view of ``session_id`` (or a renewal of ``view_id``'s, in ``incarnation``)."""
     if not is_valid_session_id(session_id):
         raise ValueError(f"not a session id: {session_id!r}")
     view = view_id or new_view_id()
     if not VIEW_ID.fullmatch(view):
         raise ValueError(f"not a view id: {view!r}")
+    if not INCARNATION.fullmatch(incarnation):
+        raise ValueError(f"not an incarnation: {incarnation!r}")
     expires_at = int(now) + int(lifetime_s)
-    value = f"{VERSION}.{session_id}.{view}.{expires_at}.{_signature(secret, session_id, view, expires_at)}"
-    return ViewToken(session_id, view, expires_at, value)
+    signature = _signature(secret, session_id, incarnation, view, expires_at)
+    value = f"{VERSION}.{session_id}.{incarnation}.{view}.{expires_at}.{signature}"
+    return ViewToken(session_id, view, expires_at, value, incarnation)
 
 
 def verify(secret: str, value: str, session_id: str, *, now: float) -> ViewToken:
@@ -90,20 +98,20 @@ def verify(secret: str, value: str, session_id: str, *, now: float) -> ViewToken
     if len(value) > MAX_LENGTH:
         raise TokenRefused("The view token is malformed.", "malformed")
     parts = value.split(".")
-    if len(parts) != 5 or parts[0] != VERSION:
+    if len(parts) != 6 or parts[0] != VERSION:
         raise TokenRefused("The view token is malformed.", "malformed")
-    _version, token_session, view_id, expires, signature = parts
-    if not (is_valid_session_id(token_session) and VIEW_ID.fullmatch(view_id) and expires.isdigit()
-            and len(expires) <= 12):
+    _version, token_session, incarnation, view_id, expires, signature = parts
+    if not (is_valid_session_id(token_session) and INCARNATION.fullmatch(incarnation) and VIEW_ID.fullmatch(view_id)
+            and expires.isdigit() and len(expires) <= 12):
         raise TokenRefused("The view token is malformed.", "malformed")
-    expected = _signature(secret, token_session, view_id, int(expires))
+    expected = _signature(secret, token_session, incarnation, view_id, int(expires))
     if not hmac.compare_digest(signature.encode("utf-8", "surrogatepass"), expected.encode()):
         raise TokenRefused("The view token is not valid on this server.", "invalid")
     if token_session != session_id:
         raise TokenRefused("The view token belongs to another session.", "other_session")
     if int(expires) <= now:
         raise TokenRefused("The view token has expired; open the view again from the chat.", "expired")
-    return ViewToken(token_session, view_id, int(expires), value)
+    return ViewToken(token_session, view_id, int(expires), value, incarnation)
 
 
 def browser_id_of(token: ViewToken) -> str:
@@ -112,5 +120,5 @@ def browser_id_of(token: ViewToken) -> str:
 
 
 def client_id_for(secret: str, token: ViewToken, tab_id: str) -> str:
-    """The view's participant id: derived like a browser tab's, from the token's view id."""
-    return cookies.client_id_for(secret, token.session_id, browser_id_of(token), tab_id)
+    """The view's participant id: derived like a browser tab's, from the token's view id and incarnation."""
+    return cookies.client_id_for(secret, token.session_id, browser_id_of(token), tab_id, token.incarnation)

@@ -22,7 +22,7 @@ from chalice_app import mcp_app_view
 from chalice_app.application import create_app
 from chalice_app.settings import Settings
 from chalice_app.static_site import PYSCRIPT_TOML
-from chalice_app.view_tokens import issue
+from chalice_app.view_tokens import issue, verify
 from pbfm_tooling.memory_backends import ManualClock, memory_service
 from tests.functional.app_calls import post
 from web_py.view_grant import GRANT_META, TOKEN_HEADER, ViewGrant
@@ -158,11 +158,17 @@ def test_the_view_joins_as_an_observer_in_chat_without_any_cookie(client: Client
     assert body["role"] == "observer" and body["master_client_id"] is None
     record = service.store.get_client("v1", body["client_id"])
     assert record is not None and record.in_chat
+    # The join bound the view to the session's incarnation: its answer carries the bound token.
+    bound = {k.lower(): v for k, v in joined.headers.items()}[TOKEN_HEADER.lower()]
+    bound_to = verify(service.settings.cookie_secret, bound, "v1", now=1_800_000_000.0).incarnation
+    assert bound != token and bound_to == body["incarnation"] != ""
     # The same token and tab is the same participant (a reload of the frame with its tab id).
     again = json.loads(view_call(client, "webpage_join_session", {"session_id": "v1"}, token).body)
     assert again["client_id"] == body["client_id"] and again["resumed"]
-    beat = view_call(client, "webpage_send_heartbeat", {"session_id": "v1"}, token)
+    beat = view_call(client, "webpage_send_heartbeat", {"session_id": "v1"}, bound)
     assert beat.status_code == 200 and json.loads(beat.body)["role"] == "observer"
+    # The unbound grant names no participant of the incarnation: only a join may use it.
+    assert view_call(client, "webpage_send_heartbeat", {"session_id": "v1"}, token).status_code == 404
 
 
 @pytest.mark.parametrize("operation", ["webpage_join_session", "webpage_send_heartbeat", "webpage_get_events",
@@ -197,7 +203,9 @@ def test_an_expired_or_forged_token_is_refused(client: Client, clock: ManualCloc
 def test_answers_past_half_the_tokens_life_renew_it(client: Client, clock: ManualClock) -> None:
     token = grant_of(client, "webpage_create_session", session_id="r")["token"]
     joined = view_call(client, "webpage_join_session", {"session_id": "r"}, token)
-    assert TOKEN_HEADER.lower() not in {k.lower() for k in joined.headers}
+    token = {k.lower(): v for k, v in joined.headers.items()}[TOKEN_HEADER.lower()]  # bound by the join
+    beat = view_call(client, "webpage_send_heartbeat", {"session_id": "r"}, token)
+    assert TOKEN_HEADER.lower() not in {k.lower() for k in beat.headers}  # young: not renewed
     clock.advance(LIFETIME / 2 + 1)
     beat = view_call(client, "webpage_send_heartbeat", {"session_id": "r"}, token)
     renewed = {k.lower(): v for k, v in beat.headers.items()}[TOKEN_HEADER.lower()]

@@ -28,7 +28,8 @@ def test_a_token_is_refused_for_any_other_session() -> None:
 @pytest.mark.parametrize("tamper", [
     lambda v: v.replace(".room-1.", ".room-2."),               # another session, same signature
     lambda v: v[:-1] + ("0" if v[-1] != "0" else "1"),          # one signature digit
-    lambda v: ".".join([*v.split(".")[:3], str(int(v.split(".")[3]) + 3600), v.split(".")[4]]),  # longer life
+    lambda v: ".".join([*v.split(".")[:4], str(int(v.split(".")[4]) + 3600), v.split(".")[5]]),  # longer life
+    lambda v: v.replace(".room-1..", ".room-1.0a1b2c3d."),      # bound to an incarnation it was not
     lambda v: v.split(".", 1)[1],                               # no version
     lambda v: v + ".x",
     lambda v: "",
@@ -66,3 +67,15 @@ def test_a_view_never_shares_a_browser_id_with_a_cookie() -> None:
 
     token = issue(SECRET, "room-1", now=NOW, lifetime_s=900)
     assert not BROWSER_ID.fullmatch(view_tokens.browser_id_of(token))
+
+
+def test_a_token_bound_to_an_incarnation_names_another_participant_there() -> None:
+    # A join binds the view to the session's incarnation (a new token for the same view): the
+    # participant id, and so the queues, differ per incarnation, as a re-issued cookie's do.
+    unbound = issue(SECRET, "room-1", now=NOW, lifetime_s=900)
+    bound = issue(SECRET, "room-1", now=NOW, lifetime_s=900, view_id=unbound.view_id, incarnation="0a1b2c3d")
+    assert verify(SECRET, bound.value, "room-1", now=NOW).incarnation == "0a1b2c3d"
+    assert verify(SECRET, unbound.value, "room-1", now=NOW).incarnation == ""
+    assert view_tokens.client_id_for(SECRET, bound, "tab") != view_tokens.client_id_for(SECRET, unbound, "tab")
+    with pytest.raises(ValueError):
+        issue(SECRET, "room-1", now=NOW, lifetime_s=900, incarnation="not.hex")
