@@ -439,7 +439,7 @@ class SessionManager:
     # --- polling ---------------------------------------------------------------------------------
 
     async def poll_once(self) -> int:
-        """One long-poll of the queue the processor is on, applied, acknowledged and saved."""
+        """One long-poll of the queue the processor is on, applied and saved (acknowledged with a heartbeat)."""
         queue = self.processor.queue_to_poll()
         wait = self.history_wait_s if queue == "history" else self.live_wait_s
         await self._flush_acks(queue)  # left over from a poll whose acknowledgement failed
@@ -456,7 +456,7 @@ class SessionManager:
         if not messages:
             await self._quiet(queue)
         else:
-            # Show the new state first: the renderer runs while the acknowledgement is in flight.
+            # Show the new state first: the renderer runs in the next turn of the event loop.
             self._notify()
         if self.state.last_seq != before or not messages:
             self.save()
