@@ -54,9 +54,9 @@ def page(server: ScriptedServer, clock: Clock) -> SessionManager:
 
 
 def scripted(last_seq: int, hist: list[Envelope | dict[str, Any]], queue: list[Envelope | dict[str, Any]],
-             **options: Any) -> ScriptedServer:
+             *, direct: bool = True, **options: Any) -> ScriptedServer:
     return ScriptedServer(SID, _event, last_seq, history=hist, live=queue, snapshot_document=lambda seq: {},
-                          direct=True, **options)
+                          direct=direct, **options)
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
@@ -67,8 +67,9 @@ def live_handles(server: ScriptedServer) -> tuple[list[str], list[str]]:
     return [h for h in server.delivered if h[0] == "l"], [h for h in server.deleted if h[0] == "l"]
 
 
-def test_live_handles_wait_for_the_next_heartbeat_which_carries_them_all() -> None:
-    server, clock = scripted(6, history(1), live(2, 6), batch=lambda: 1), Clock()
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "poll=server"])
+def test_live_handles_wait_for_the_next_heartbeat_which_carries_them_all(direct: bool) -> None:
+    server, clock = scripted(6, history(1), live(2, 6), batch=lambda: 1, direct=direct), Clock()
     manager = page(server, clock)
 
     async def scenario() -> None:
@@ -94,6 +95,7 @@ def test_live_handles_wait_for_the_next_heartbeat_which_carries_them_all() -> No
 
     run(scenario())
     assert server.requests["webpage_delete_message"] == 0
+    assert (server.requests["webpage_poll_queue"] == 0) == direct
 
 
 def test_the_heartbeat_loop_sends_one_call_per_interval_however_many_updates() -> None:
