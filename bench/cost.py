@@ -276,7 +276,7 @@ def project(rate: float, *, heartbeat_interval_s: float, lambda_s_per_call: floa
     with_http_api = _priced(month, api_price="api_gateway_http_per_million")
     floor = 2 * rate * MONTH_S / 1e6 * PRICES["sqs_fifo_per_million"]
     return {
-        "updates_per_s": round(rate, 4),
+        "updates_per_s": round(rate, 4), "updates_per_minute": round(rate * 60, 2),
         "per_viewer_minute": {k: round(v * 60, 2) for k, v in per_second.items()},
         "per_viewer_month": {k: round(v) for k, v in month.items()},
         "dollars_per_viewer_month": {k: round(v, 3) for k, v in dollars.items()},
