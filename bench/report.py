@@ -112,7 +112,8 @@ def _figures_table(result: dict[str, Any]) -> list[str]:
         lines.append(f"  its floor (SQS send + receive per update): ${floor['dollars_fifo']} FIFO, "
                      f"${floor['dollars_standard_queue']} standard; {cost['over_floor']}x the floor")
         for at in cost.get("at_rates", []):
-            lines.append(f"  projected at {at['updates_per_minute']:g} updates/min: "
+            per_minute = at.get("updates_per_minute", round(at["updates_per_s"] * 60, 2))  # (older results)
+            lines.append(f"  projected at {per_minute:g} updates/min: "
                          f"${at['total_dollars_per_viewer_month']} (HTTP API instead of REST: "
                          f"${at['total_with_http_api']}; floor ${at['floor_dollars_fifo']})")
         idle = cost.get("idle_viewer")
