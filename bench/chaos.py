@@ -14,6 +14,13 @@ records every apply (events and snapshots) across reloads; coverage is judged fr
 * duplicated: a seq applied as an event more than once (or again after a snapshot covered it);
 * out of order: an event applied after a higher seq was applied.
 
+Also (each can be turned off in the plan): every tab carries a foreign cookie that
+``SimpleCookie`` cannot parse (``prefs={"theme":"dark"}``) before ours; the session id first lives
+a short incarnation that expires under the tabs' feet and is created again (they must drop all of
+it and follow the new one from seq 1: ``incarnation`` in the ledger); and with a state directory
+the whole stack restarts mid-stream (its queues, table and bucket gone; only the state directory
+brings them back), which the pages ride out with their own backoff and rejoin.
+
 A reload starts again from the state the page had saved (``reload`` in the ledger): what the closed
 tab applied after its last save is gone with it and must be applied again, so coverage is cut back
 to the restored seq there. Snapshots are legitimate coverage: a joiner starts from one, and a
@@ -25,15 +32,19 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from bench.harness import last_seq, new_session, price_documents, reference_state
+import httpx
+
+from bench.harness import last_seq, price_documents, reference_state
 from chalice_app.aws import build_clients
 from chalice_app.blobs import generate_key
+from chalice_app.errors import NotFound
 from pbfm_tooling.http_transport import HttpxTransport
 from pbfm_tooling.local_stack import LocalStack
 from pbfm_tooling.page_runner import PageRunner, Tab
@@ -45,6 +56,9 @@ from web_py.session_manager import HISTORY_WAIT_S, LIVE_WAIT_S, ApiFailure, Metr
 
 CUT_READ_TIMEOUT_S = 0.01  # shorter than any poll's answer: the server receives, the client never sees
 JOIN_ATTEMPTS = 40
+# Another local app's cookie, sent before ours: ``http.cookies.SimpleCookie`` stops at it.
+FOREIGN_COOKIE = ("prefs", '{"theme":"dark"}')
+EARLIER_INCARNATION_EVENTS = 10  # the spec's 65 are in tests/*/test_*incarnations.py
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,10 @@ class ChaosPlan:
     cuts: int = 5  # polls cut per cut episode
     history_wait_s: int = HISTORY_WAIT_S  # the page's own long-poll waits
     live_wait_s: int = LIVE_WAIT_S
+    foreign_cookies: bool = True
+    # The first incarnation's TTL (None: no re-creation): long enough for the joins and its events.
+    recreate_after_expiry_s: float | None = 15.0
+    restart: bool = True  # needs a stack with a state directory
 
 
 class ChaosNetwork:
@@ -126,8 +144,13 @@ class Person:
         self.networks: list[ChaosNetwork] = []
         self.processors: list[DualQueueProcessor] = []
         self._joins_seen = 0
+        self._incarnation: str | None = None
         self.roles: list[str] = []
-        self.tab = self.pages.open(self.session_id, wrap=self._network, on_apply=self._on_apply,
+        cookies = httpx.Cookies()
+        if self.plan.foreign_cookies:
+            # Set first, so it is sent before ours (same path).
+            cookies.set(*FOREIGN_COOKIE)
+        self.tab = self.pages.open(self.session_id, cookies=cookies, wrap=self._network, on_apply=self._on_apply,
                                    history_wait_s=self.plan.history_wait_s, live_wait_s=self.plan.live_wait_s)
         self.tab.manager.on_change = self._on_view
         self.tabs = [self.tab]
@@ -149,6 +172,11 @@ class Person:
 
     def _on_apply(self, envelope: Envelope, source: str) -> None:
         manager = self.tab.manager
+        if manager.incarnation != self._incarnation:
+            if self._incarnation is not None:
+                # The session id was created again: the page dropped everything of before.
+                self.ledger.append(("incarnation", 0))
+            self._incarnation = manager.incarnation
         if manager.metrics.joins != self._joins_seen:
             # The loop joined again (its queue was gone): noted at its first apply after that.
             if self._joins_seen:
@@ -243,6 +271,11 @@ def coverage(ledger: list[tuple[str, int]], final: int, start: int = 1) -> dict[
     for kind, seq in ledger:
         if kind == "join":
             continue
+        if kind == "incarnation":
+            # The session id was re-created: coverage starts again, at seq 1 of the new log.
+            covered, highest = set(range(1, start)), 0
+            counts.clear()
+            continue
         if kind == "reload":
             # The page restarts from the state it had saved at ``seq``: later applies left with the tab.
             covered = {s for s in covered if s <= seq}
@@ -281,6 +314,9 @@ class Writer(threading.Thread):
         # Every other event carries its document inline (as the MCP tools publish them), the rest
         # by reference only: both ways of delivery meet the same chaos.
         self.documents = {key: stack.service.blobs.get_json(key) for key in {*keys, *layouts}}
+        self.running = threading.Event()  # cleared while the stack restarts
+        self.running.set()
+        self.busy = threading.Lock()  # held while publishing
 
     def run(self) -> None:
         start = time.monotonic() + self.offset
@@ -288,14 +324,19 @@ class Writer(threading.Thread):
             delay = start + i / self.rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            try:
-                kind, key = (MessageType.LAYOUT_UPDATE, self.layouts[i % len(self.layouts)]) if i % 20 == 0 \
-                    else (MessageType.PRICE_UPDATE, self.keys[i % len(self.keys)])
-                delivery = self.stack.service.publish(self.session_id, kind, s3_key=key,
-                                                      document=self.documents[key] if i % 2 else None)
-                self.published.append(delivery.seq)
-            except Exception as exc:
-                self.errors.append(repr(exc)[:200])
+            self.running.wait()
+            with self.busy:
+                self._publish(i)
+
+    def _publish(self, i: int) -> None:
+        try:
+            kind, key = (MessageType.LAYOUT_UPDATE, self.layouts[i % len(self.layouts)]) if i % 20 == 0 \
+                else (MessageType.PRICE_UPDATE, self.keys[i % len(self.keys)])
+            delivery = self.stack.service.publish(self.session_id, kind, s3_key=key,
+                                                  document=self.documents[key] if i % 2 else None)
+            self.published.append(delivery.seq)
+        except Exception as exc:
+            self.errors.append(repr(exc)[:200])
 
 
 def _layouts(stack: LocalStack, session_id: str, count: int) -> list[str]:
@@ -316,8 +357,14 @@ def run_chaos(stack: LocalStack, plan: ChaosPlan, progress: Callable[[str], None
 
 def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callable[[str], None]) -> dict[str, Any]:
     settings = stack.settings
-    session_id = new_session(stack, "chaos")
+    restart = plan.restart and stack.state is not None
+    session_id = f"chaos-{secrets.token_hex(5)}"
     keys, layouts = price_documents(stack, session_id, 40), _layouts(stack, session_id, 5)
+    if plan.recreate_after_expiry_s is None:
+        stack.service.create_session(session_id, "chaos")
+    else:
+        # The first incarnation lives only a few seconds (the store takes a TTL per session).
+        stack.service.store.create_session(session_id, "chaos", int(plan.recreate_after_expiry_s))
     timeline: list[str] = []
     t0 = time.monotonic()
 
@@ -329,9 +376,12 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
     for person in people:
         person.join()
         person.start()
-    master = people[0]
-    assert master.tab.role == "master", master.tab.role
-    mark(f"{plan.browsers} browsers joined; master {master.client_id}")
+    mark(f"{plan.browsers} browsers joined" + (" (a foreign cookie before ours)" if plan.foreign_cookies else ""))
+    if plan.recreate_after_expiry_s is not None:
+        _expire_and_recreate(stack, session_id, people, keys, mark)
+    session = stack.service.store.require_session(session_id)
+    master = next(p for p in people if p.client_id == session.master_client_id)
+    mark(f"master {master.name} ({master.client_id})")
 
     per_writer = plan.events // plan.writers
     writers = [Writer(stack, session_id, keys, layouts, per_writer + (plan.events % plan.writers if w == 0 else 0),
@@ -350,7 +400,12 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
     sqs = build_clients(settings).sqs
     joiners: list[Person] = []
     failover: dict[str, Any] = {}
-    victim = people[3 % len(people)]
+    victim = next(p for p in reversed(people) if p is not master)
+
+    def current_master() -> Person:
+        # A restart can hand the role on (every heartbeat is old when the stack comes back): ask.
+        master_id = stack.service.store.require_session(session_id).master_client_id
+        return next((p for p in people + joiners if p.client_id == master_id and not p.dead), master)
 
     def join_one() -> None:
         person = Person(f"joiner{len(joiners)}", pages, session_id, plan)
@@ -359,6 +414,10 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
         joiners.append(person)
 
     def kill_master() -> None:
+        nonlocal master, victim
+        master = current_master()
+        if victim is master:
+            victim = next(p for p in reversed(people) if p is not master)
         master.kill()
         failover["master_last_heartbeat_monotonic"] = master.network.last_heartbeat
         failover["old_master"] = master.client_id
@@ -366,23 +425,49 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
     def delete_victim_queue() -> None:
         record = stack.service.store.get_client(session_id, victim.client_id or "")
         assert record is not None
+        # After a restart the page may not have joined again yet (its backoff), so its queue is
+        # still gone: deleting it then would test nothing. Wait until it is back.
+        deadline = time.monotonic() + 90
+        while not stack.service.queues.exists(record.live_queue_url):
+            assert time.monotonic() < deadline, f"{victim.name}'s live queue never came back"
+            time.sleep(0.1)
         sqs.delete_queue(QueueUrl=record.live_queue_url)
         victim.chaos.append("live queue deleted")
+        mark(f"deleted the live queue of {victim.name}")
 
     def reload_and_cut(person: Person) -> None:
         person.reload()
         person.cut_polls(plan.cuts)
 
+    others = [p for p in people if p is not master]
+
+    def restart_stack() -> None:
+        for writer in writers:
+            writer.running.clear()
+        for writer in writers:
+            writer.busy.acquire()
+        began = time.monotonic()
+        try:
+            stack.restart()
+        finally:
+            for writer in writers:
+                writer.busy.release()
+                writer.running.set()
+        mark(f"stack restarted in {time.monotonic() - began:.1f}s (restored {stack.restored.items} items, "
+             f"{stack.restored.objects} documents in {stack.restored.seconds:.1f}s)")
+
     schedule: list[tuple[float, str, Callable[[], None]]] = [
         (0.10, "joiner 0 joins", join_one),
-        (0.20, "cut polls of tab1", lambda: people[1].cut_polls(plan.cuts)),
-        (0.30, "reload tab2 mid-poll", people[2].reload),
+        (0.20, f"cut polls of {others[0].name}", lambda: others[0].cut_polls(plan.cuts)),
+        (0.30, f"reload {others[1].name} mid-poll", others[1].reload),
         (0.40, "master dies (no heartbeat, no poll)", kill_master),
         (0.55, "joiner 1 joins", join_one),
-        (0.65, f"delete live queue of {victim.name}", delete_victim_queue),
-        (0.75, "reload tab1 mid-poll and cut its polls", lambda: reload_and_cut(people[1])),
+        (0.65, "delete a live queue of an observer", delete_victim_queue),
+        (0.75, f"reload {others[0].name} mid-poll and cut its polls", lambda: reload_and_cut(others[0])),
         (0.85, "cut polls of joiner 0", lambda: joiners[0].cut_polls(plan.cuts) if joiners else None),
     ][: 2 + plan.joiners + 4]
+    if restart:
+        schedule.insert(2, (0.25, "restart the stack (Ctrl-C, serve again)", restart_stack))
     for fraction, label, action in schedule:
         at(fraction)
         action()
@@ -449,6 +534,35 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
                      "queue_visibility_timeout_s": settings.queue_visibility_timeout_s,
                      "snapshot_every": settings.snapshot_every},
     }
+
+
+def _expire_and_recreate(stack: LocalStack, session_id: str, people: list[Person], keys: list[str],
+                         mark: Callable[[str], None]) -> None:
+    """The spec's reproduction under the tabs' feet: a short log, expiry, the id created again.
+
+    Every tab must drop the earlier incarnation and follow the new one from seq 1.
+    """
+    old = stack.service.store.require_session(session_id, active=False)
+    for i in range(EARLIER_INCARNATION_EVENTS):
+        try:
+            old_seq = stack.service.publish(session_id, MessageType.PRICE_UPDATE, s3_key=keys[i % len(keys)]).seq
+        except NotFound:
+            break  # expired already (a slow machine): the joins' own events are its log
+        deadline = time.monotonic() + 10
+        while any(p.tab.last_seq < old_seq for p in people) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    while stack.service.store.get_session(session_id) is not None:
+        time.sleep(0.05)
+    record, created = stack.service.create_session(session_id, "chaos")
+    assert created and record.incarnation != old.incarnation
+    mark(f"incarnation {old.incarnation} (tabs at seq {[p.tab.last_seq for p in people]}) expired; "
+         f"created again as {record.incarnation}")
+    deadline = time.monotonic() + 90
+    while any(p.tab.manager.incarnation != record.incarnation or p.tab.manager.processor.phase != "live"
+              for p in people):
+        assert time.monotonic() < deadline, "the tabs did not follow the new incarnation"
+        time.sleep(0.05)
+    mark("every tab follows the new incarnation")
 
 
 def _first_seq(ledger: list[tuple[str, int]]) -> int:

@@ -61,6 +61,7 @@ def seed_history(stack: LocalStack, session_id: str, count: int, *, pool: int = 
     # Seeding writes the DynamoDB store's own item format: the stack's store is always that one.
     assert isinstance(store, DynamoEventStore)
     db = store._db
+    incarnation = store.require_session(session_id).incarnation
     seq = start
     while seq < start + count:
         chunk_end = min(start + count, (seq // settings.snapshot_every + 1) * settings.snapshot_every)
@@ -68,7 +69,7 @@ def seed_history(stack: LocalStack, session_id: str, count: int, *, pool: int = 
         now = time.time()
         for n in range(seq + 1, chunk_end + 1):
             items.append(_to_item({
-                "PK": f"SESSION#{session_id}", "SK": _event_sk(n), "type": MessageType.PRICE_UPDATE.value,
+                "PK": f"SESSION#{session_id}", "SK": _event_sk(n, incarnation), "type": MessageType.PRICE_UPDATE.value,
                 "ts": _decimal(now), "s3_key": keys[n % pool],
                 "expires_at": int(now + settings.session_ttl_s),
             }))
@@ -77,7 +78,7 @@ def seed_history(stack: LocalStack, session_id: str, count: int, *, pool: int = 
             pending: dict[str, Any] = {settings.table_name: requests}
             while pending:
                 pending = db.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-        store._advance_hint(session_id, chunk_end)
+        store._advance_hint(session_id, chunk_end, incarnation)
         seq = chunk_end
         if seq % settings.snapshot_every == 0:
             service.take_snapshot(service.store.require_session(session_id))
@@ -121,14 +122,17 @@ def register_bulk(stack: LocalStack, pages: PageRunner, session_id: str, count: 
         # The server's own identity scheme: a signed browser id in the cookie, the client id derived
         # from it and the tab id the page sends as X-PBFM-Tab.
         browser_id, tab_id = cookies.new_browser_id(), secrets.token_hex(8)
-        client_id = cookies.client_id_for(settings.cookie_secret, session_id, browser_id, tab_id)
+        client_id = cookies.client_id_for(settings.cookie_secret, session_id, browser_id, tab_id,
+                                          session.incarnation)
         pair = service.queues.create(session_id, client_id)
         now = time.time()
         service.store.put_client(ClientRecord(
             session_id=session_id, client_id=client_id, status="active", joined_at=now, last_heartbeat=now,
             live_queue_url=pair.live_url, history_queue_url=pair.history_url, expires_at=session.expires_at,
+            incarnation=session.incarnation,
         ))
-        value = cookies.issue(settings.cookie_secret, session_id, browser_id, max_age_s=3600, secure=False)
+        value = cookies.issue(settings.cookie_secret, session_id, browser_id, max_age_s=3600, secure=False,
+                              incarnation=session.incarnation)
         name, _, rest = value.partition("=")
         jar = httpx.Cookies()
         jar.set(name, rest.split(";", 1)[0])

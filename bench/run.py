@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -10,6 +11,7 @@ import os
 import platform
 import secrets
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -144,7 +146,11 @@ def bench_main(argv: list[str]) -> int:
         json_path.write_text(json.dumps(partial, indent=2, sort_keys=True) + "\n")
 
     overrides = CHAOS_OVERRIDES if args.chaos else BENCH_OVERRIDES
-    with LocalStack(overrides=overrides) as stack:
+    # The chaos run restarts the stack mid-stream: it needs a state directory of its own (removed after).
+    with contextlib.ExitStack() as cleanup:
+        state_dir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="pbfm-chaos-state-"))) \
+            if args.chaos else None
+        stack = cleanup.enter_context(LocalStack(overrides=overrides, state_dir=state_dir))
         result["settings"] = {"snapshot_every": stack.settings.snapshot_every,
                               "heartbeat_timeout_s": stack.settings.heartbeat_timeout_s,
                               "queue_visibility_timeout_s": stack.settings.queue_visibility_timeout_s,

@@ -25,9 +25,11 @@ class Caller:
     # A cookie for this session was sent but failed verification (tampered, or signed by another
     # server secret). It is no identity; joining replaces it.
     rejected_cookie: bool = False
-    # Supplied by the REST adapter: makes a new signed browser identity (the cookie to set) and
-    # returns the client id it gives this tab.
-    mint: Callable[[], str] | None = None
+    # The session incarnation the cookie was issued for ("" before incarnations existed).
+    incarnation: str = ""
+    # Supplied by the REST adapter: (re)issues the signed browser identity for an incarnation (the
+    # cookie to set; the browser id of a valid cookie is kept) and returns this tab's client id in it.
+    mint: Callable[[str], str] | None = None
     minted: bool = False
 
     def require_client(self) -> str:
@@ -37,11 +39,16 @@ class Caller:
             raise Unauthorized("This call needs the session cookie set by webpage_join_session.")
         return self.client_id
 
-    def client_or_new_identity(self) -> str:
-        """This caller's client id, minting a new browser identity when it has none (joining)."""
-        if self.client_id is None:
+    def identity_in(self, incarnation: str) -> tuple[str, str | None]:
+        """(client id, browser id) of this caller in the session's current incarnation (joining).
+
+        Mints a browser identity when there is none, and re-issues the cookie when it was made for
+        an earlier incarnation of the session id (same browser, new client id and queues).
+        """
+        if self.client_id is None or self.incarnation != incarnation:
             if self.mint is None:
                 raise Unauthorized("This transport cannot establish a browser identity.")
-            self.client_id = self.mint()
+            self.client_id = self.mint(incarnation)
+            self.incarnation = incarnation
             self.minted = True
-        return self.client_id
+        return self.client_id, self.browser_id

@@ -1,8 +1,11 @@
 """Browser identity: a signed, HttpOnly per-session cookie, and the client ids derived from it.
 
-The cookie names a random browser id, signed with the server's secret. A tab's client id is derived
-from (session, browser id, tab id) with the same secret, so it cannot be chosen by a client, stays
-the same across reloads of the tab, and differs between tabs of one browser.
+The cookie names a random browser id and the session's incarnation, signed with the server's
+secret. A tab's client id is derived from (session, incarnation, browser id, tab id) with the same
+secret, so it cannot be chosen by a client, stays the same across reloads of the tab, differs
+between tabs of one browser, and differs between incarnations of a session id (so a re-created
+session never reuses an earlier incarnation's queues). Cookies from before incarnations
+(``{browser}.{signature}``) still verify, as incarnation "".
 """
 
 from __future__ import annotations
@@ -33,12 +36,18 @@ def _mac(secret: str, message: str) -> bytes:
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
 
 
-def _signature(secret: str, session_id: str, browser_id: str) -> str:
-    return _mac(secret, f"pbfm-webpage:cookie:{session_id}:{browser_id}").hex()
+INCARNATION = re.compile(r"^[a-z0-9]{1,16}$")
 
 
-def client_id_for(secret: str, session_id: str, browser_id: str, tab_id: str) -> str:
-    number = int.from_bytes(_mac(secret, f"pbfm-webpage:client:{session_id}:{browser_id}:{tab_id}")[:10], "big")
+def _signature(secret: str, session_id: str, browser_id: str, incarnation: str = "") -> str:
+    scope = f"{session_id}:{browser_id}" if not incarnation else f"{session_id}:{incarnation}:{browser_id}"
+    return _mac(secret, f"pbfm-webpage:cookie:{scope}").hex()
+
+
+def client_id_for(secret: str, session_id: str, browser_id: str, tab_id: str, incarnation: str = "") -> str:
+    scope = f"{session_id}:{browser_id}:{tab_id}" if not incarnation else \
+        f"{session_id}:{incarnation}:{browser_id}:{tab_id}"
+    number = int.from_bytes(_mac(secret, f"pbfm-webpage:client:{scope}")[:10], "big")
     chars = []
     for _ in range(CLIENT_ID_LENGTH):
         number, digit = divmod(number, len(_ALPHABET))
@@ -46,9 +55,11 @@ def client_id_for(secret: str, session_id: str, browser_id: str, tab_id: str) ->
     return "".join(chars)
 
 
-def issue(secret: str, session_id: str, browser_id: str, *, max_age_s: int, secure: bool) -> str:
+def issue(secret: str, session_id: str, browser_id: str, *, max_age_s: int, secure: bool,
+          incarnation: str = "") -> str:
     """A Set-Cookie header value binding this browser profile to ``browser_id`` in ``session_id``."""
-    value = f"{browser_id}.{_signature(secret, session_id, browser_id)}"
+    signature = _signature(secret, session_id, browser_id, incarnation)
+    value = f"{browser_id}.{incarnation}.{signature}" if incarnation else f"{browser_id}.{signature}"
     attributes = [f"{cookie_name(session_id)}={value}", "Path=/", "HttpOnly", "SameSite=Lax", f"Max-Age={max_age_s}"]
     if secure:
         attributes.append("Secure")
@@ -89,16 +100,24 @@ def sent_for(session_id: str, cookie_header: str | None) -> bool:
     return bool(_values_for(session_id, cookie_header))
 
 
-def verified_browser_id(secret: str, session_id: str, cookie_header: str | None) -> str | None:
-    """The browser id of a valid cookie for this session; None when absent, malformed or tampered.
+def verified_identity(secret: str, session_id: str, cookie_header: str | None) -> tuple[str, str] | None:
+    """(browser id, incarnation) of a valid cookie for this session; None when absent, malformed or tampered.
 
     When the name comes more than once, the first value that verifies counts: a stale duplicate
     (e.g. left under another path) must not cost the browser its identity.
     """
     for value in _values_for(session_id, cookie_header):
-        browser_id, _, signature = value.partition(".")
-        if BROWSER_ID.fullmatch(browser_id) and hmac.compare_digest(
-            signature.encode("utf-8", "surrogatepass"), _signature(secret, session_id, browser_id).encode()
-        ):
-            return browser_id
+        browser_id, _, rest = value.partition(".")
+        incarnation, _, signature = rest.rpartition(".")
+        if not BROWSER_ID.fullmatch(browser_id) or (incarnation and not INCARNATION.fullmatch(incarnation)):
+            continue
+        if hmac.compare_digest(signature.encode("utf-8", "surrogatepass"),
+                               _signature(secret, session_id, browser_id, incarnation).encode()):
+            return browser_id, incarnation
     return None
+
+
+def verified_browser_id(secret: str, session_id: str, cookie_header: str | None) -> str | None:
+    """The browser id of a valid cookie for this session (see ``verified_identity``)."""
+    identity = verified_identity(secret, session_id, cookie_header)
+    return None if identity is None else identity[0]

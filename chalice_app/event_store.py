@@ -1,17 +1,24 @@
 """DynamoDB single table: session metadata, clients and the sequenced event log.
 
-PK ``SESSION#{sid}``; SK ``METADATA`` | ``CLIENT#{cid}`` | ``FANOUT#{cid}`` | ``COUNTER#{name}`` |
-``EVENT#{seq:010d}``. An event's sequence
-number is allocated by the conditional write of the event itself (see ``append``), so the log never
-has a gap or a duplicate however many writers race. Items carry ``expires_at`` for TTL;
-reads filter expired items because TTL deletion is lazy (and moto never does it).
+PK ``SESSION#{sid}``; SK ``METADATA`` | ``CLIENT#{cid}`` | ``FANOUT#{incarnation}#{cid}`` |
+``COUNTER#{name}`` | ``EVENT#{incarnation}#{seq:010d}``. An event's sequence number is allocated by
+the conditional write of the event itself (see ``append``), so the log never has a gap or a
+duplicate however many writers race. Items carry ``expires_at`` for TTL; reads filter expired items
+because TTL deletion is lazy (and moto never does it). For the same reason a re-created session id
+gets a new incarnation (on METADATA, which the re-creation replaces whole: sequence, master, fan-out
+version, roster, sweep and refresh claims start afresh): its events and fan-out entries live under
+their own key prefix, so the earlier incarnation's leftovers neither collide with nor show in the
+new one. Sessions stored before incarnations existed have incarnation "" and keys
+``EVENT#{seq:010d}`` / ``FANOUT#{cid}``.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+import math
 import random
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -33,8 +40,27 @@ def _pk(session_id: str) -> dict[str, Any]:
     return {"S": f"SESSION#{session_id}"}
 
 
-def _event_sk(seq: int) -> str:
-    return f"EVENT#{seq:010d}"
+def new_incarnation() -> str:
+    return secrets.token_hex(4)
+
+
+def _event_prefix(incarnation: str) -> str:
+    return f"EVENT#{incarnation}#" if incarnation else "EVENT#"
+
+
+def _event_sk(seq: int, incarnation: str) -> str:
+    return f"{_event_prefix(incarnation)}{seq:010d}"
+
+
+_SEQ = re.compile(r"^[0-9]{10}$")
+
+
+def _fanout_prefix(incarnation: str) -> str:
+    return f"FANOUT#{incarnation}#" if incarnation else "FANOUT#"
+
+
+def _fanout_sk(incarnation: str, client_id: str) -> str:
+    return f"{_fanout_prefix(incarnation)}{client_id}"
 
 
 def _to_item(values: dict[str, Any]) -> dict[str, Any]:
@@ -63,14 +89,17 @@ class DynamoEventStore:
             "seq": 0, "created_at": _num(now), "title": title, "snapshot_seq": 0,
             "expires_at": int(now + ttl_s), "fanout_version": 0, "last_sweep": 0, "master_heartbeat": 0,
             "roster_version": 0, "roster_announced": 0, "roster_announced_at": 0, "roster_seq": 0,
+            "incarnation": new_incarnation(),
         }
         try:
             with aws_errors("creating a session"):
                 self._db.put_item(
                     TableName=self._table, Item=_to_item(values),
-                    # An expired session may be replaced; a live one is returned as it is.
-                    ConditionExpression="attribute_not_exists(PK) OR expires_at < :now",
-                    ExpressionAttributeValues={":now": {"N": str(int(now))}},
+                    # An expired or ended session is replaced; a live one is returned as it is.
+                    ConditionExpression="attribute_not_exists(PK) OR expires_at < :now OR #s = :ended",
+                    ExpressionAttributeNames={"#s": "status"},
+                    # Rounded up: "expired" must mean what get_session means (expires_at < now).
+                    ExpressionAttributeValues={":now": {"N": str(math.ceil(now))}, ":ended": {"S": "ended"}},
                 )
         except Exception as exc:
             if _is_conditional_failure(exc):
@@ -174,30 +203,34 @@ class DynamoEventStore:
                 ExpressionAttributeValues={":ended": {"S": "ended"}},
             )
 
-    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str) -> int:
+    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str, *, incarnation: str) -> int:
         # The entry first, the version after it: a publish that reads the new version finds the entry.
         session = self.require_session(session_id, active=False)
-        item = {"PK": f"SESSION#{session_id}", "SK": f"FANOUT#{client_id}", "url": live_queue_url,
+        item = {"PK": f"SESSION#{session_id}", "SK": _fanout_sk(incarnation, client_id), "url": live_queue_url,
                 "expires_at": session.expires_at}
         with aws_errors("adding a browser to the fan-out"):
             self._db.put_item(TableName=self._table, Item=_to_item(item))
         return self._bump(session_id, "fanout_version")
 
-    def remove_from_fanout(self, session_id: str, client_id: str) -> int:
+    def remove_from_fanout(self, session_id: str, client_id: str, *, incarnation: str) -> int:
         with aws_errors("removing a browser from the fan-out"):
             self._db.delete_item(TableName=self._table,
-                                 Key={"PK": _pk(session_id), "SK": {"S": f"FANOUT#{client_id}"}})
+                                 Key={"PK": _pk(session_id), "SK": {"S": _fanout_sk(incarnation, client_id)}})
         return self._bump(session_id, "fanout_version")
 
-    def fanout(self, session_id: str) -> tuple[int, dict[str, str]]:
+    def fanout(self, session_id: str, *, incarnation: str | None = None) -> tuple[int, dict[str, str]]:
         # The version is read before the entries: they reflect every change up to it (or later).
-        version = self.require_session(session_id, active=False).fanout_version
+        session = self.require_session(session_id, active=False)
+        version = session.fanout_version
         now = self._clock()
+        prefix = _fanout_prefix(session.incarnation if incarnation is None else incarnation)
         entries = {}
-        for item in self._query(session_id, "FANOUT#", consistent=True):
+        for item in self._query(session_id, prefix, consistent=True):
             data = _from_item(item)
-            if int(data["expires_at"]) >= now:
-                entries[str(data["SK"]).split("#", 1)[1]] = str(data["url"])
+            client_id = str(data["SK"])[len(prefix):]
+            # The legacy prefix "FANOUT#" also ranges over other incarnations' entries: skip those.
+            if int(data["expires_at"]) >= now and "#" not in client_id:
+                entries[client_id] = str(data["url"])
         return version, entries
 
     def _bump(self, session_id: str, attribute: str) -> int:
@@ -333,7 +366,7 @@ class DynamoEventStore:
             "session_id": record.session_id, "client_id": record.client_id, "status": record.status,
             "joined_at": _num(record.joined_at), "last_heartbeat": _num(record.last_heartbeat),
             "live_queue_url": record.live_queue_url, "history_queue_url": record.history_queue_url,
-            "expires_at": record.expires_at, "browser_id": record.browser_id,
+            "expires_at": record.expires_at, "browser_id": record.browser_id, "incarnation": record.incarnation,
         }
         with aws_errors("registering a browser"):
             self._db.put_item(TableName=self._table, Item=_to_item(values))
@@ -403,6 +436,7 @@ class DynamoEventStore:
         ``TransactWriteItems`` and races under concurrent writers.)
         """
         session = self.require_session(session_id, active=not allow_ended)
+        incarnation = session.incarnation
         seq = session.seq
         # Marks this append's item: when botocore retries a put whose answer was lost, the retry
         # fails the condition on our own item, which must count as our success, not another writer's.
@@ -411,7 +445,7 @@ class DynamoEventStore:
             seq += 1
             now = self._clock()
             event = {
-                "PK": f"SESSION#{session_id}", "SK": _event_sk(seq), "type": kind, "ts": _num(now),
+                "PK": f"SESSION#{session_id}", "SK": _event_sk(seq, incarnation), "type": kind, "ts": _num(now),
                 "s3_key": s3_key, "payload": None if payload is None else json.dumps(payload, sort_keys=True),
                 "expires_at": int(now + ttl_s), "writer": writer,
             }
@@ -424,27 +458,37 @@ class DynamoEventStore:
                 if not _is_conditional_failure(exc):
                     raise
                 if _conflicting_item(exc).get("writer", {}).get("S") == writer:
-                    after = self._advance_hint(session_id, seq)
-                    return Appended(StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload),
-                                    after.fanout_version)
+                    after = self._advance_hint(session_id, seq, incarnation)
+                    return Appended(StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload,
+                                                incarnation=incarnation), after.fanout_version)
                 # Another writer took this number; after a few collisions re-read the hint.
                 if attempt % 4 == 3:
                     time.sleep(random.uniform(0, 0.002))
                     seq = max(seq, self.require_session(session_id, active=not allow_ended).seq)
                 continue
-            after = self._advance_hint(session_id, seq)
-            return Appended(StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload),
-                            after.fanout_version)
+            after = self._advance_hint(session_id, seq, incarnation)
+            stored = StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=payload, incarnation=incarnation)
+            return Appended(stored, after.fanout_version)
         raise Conflict(f"Too many concurrent writers on session {session_id!r}; try again.")
 
-    def _advance_hint(self, session_id: str, seq: int) -> SessionRecord:
-        """Move METADATA's seq up to ``seq``; returns METADATA as it is after our event was stored."""
+    def _advance_hint(self, session_id: str, seq: int, incarnation: str) -> SessionRecord:
+        """Move METADATA's seq up to ``seq``; returns METADATA as it is after our event was stored.
+
+        Only within the event's incarnation: an append racing a re-creation of the session id must
+        not start the new incarnation's log at the old one's numbers (a gap its pages cannot repair).
+        """
+        values: dict[str, Any] = {":seq": {"N": str(seq)}}
+        if incarnation:
+            condition = "seq < :seq AND incarnation = :inc"
+            values[":inc"] = {"S": incarnation}
+        else:
+            condition = "seq < :seq AND attribute_not_exists(incarnation)"
         try:
             with aws_errors("advancing the sequence"):
                 response = self._db.update_item(
                     TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
-                    UpdateExpression="SET seq = :seq", ConditionExpression="seq < :seq",
-                    ExpressionAttributeValues={":seq": {"N": str(seq)}}, ReturnValues="ALL_NEW",
+                    UpdateExpression="SET seq = :seq", ConditionExpression=condition,
+                    ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
                 )
             return _session(_from_item(response["Attributes"]))
         except Exception as exc:
@@ -453,15 +497,23 @@ class DynamoEventStore:
                 raise
         return self.require_session(session_id, active=False)
 
-    def events_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[StoredEvent]:
+    def events_after(self, session_id: str, after_seq: int, limit: int | None = None, *,
+                     incarnation: str | None = None) -> list[StoredEvent]:
+        if incarnation is None:
+            session = self.get_session(session_id)
+            if session is None:
+                return []
+            incarnation = session.incarnation
+        prefix = _event_prefix(incarnation)
         events: list[StoredEvent] = []
         now = self._clock()
-        for item in self._query(session_id, "EVENT#", consistent=True, start_after=_event_sk(after_seq),
+        for item in self._query(session_id, prefix, consistent=True, start_after=_event_sk(after_seq, incarnation),
                                 limit=limit):
             data = _from_item(item)
-            if int(data["expires_at"]) < now:
+            # The legacy prefix "EVENT#" also ranges over other incarnations' keys: skip those.
+            if int(data["expires_at"]) < now or not _SEQ.match(str(data["SK"])[len(prefix):]):
                 continue
-            events.append(_event(data))
+            events.append(_event(data, incarnation))
             if limit is not None and len(events) >= limit:
                 break
         return events
@@ -521,6 +573,7 @@ def _session(data: dict[str, Any]) -> SessionRecord:
         master_heartbeat=float(data.get("master_heartbeat", 0)), roster_version=int(data.get("roster_version", 0)),
         roster_announced=int(data.get("roster_announced", 0)),
         roster_announced_at=float(data.get("roster_announced_at", 0)),
+        incarnation=str(data.get("incarnation", "")),
     )
 
 
@@ -530,12 +583,13 @@ def _client(data: dict[str, Any]) -> ClientRecord:
         joined_at=float(data["joined_at"]), last_heartbeat=float(data["last_heartbeat"]),
         live_queue_url=str(data["live_queue_url"]), history_queue_url=str(data["history_queue_url"]),
         expires_at=int(data["expires_at"]), browser_id=data.get("browser_id"), away=bool(data.get("away", False)),
+        incarnation=str(data.get("incarnation", "")),
     )
 
 
-def _event(data: dict[str, Any]) -> StoredEvent:
+def _event(data: dict[str, Any], incarnation: str) -> StoredEvent:
     payload = data.get("payload")
     return StoredEvent(
-        seq=int(str(data["SK"]).split("#", 1)[1]), type=str(data["type"]), ts=float(data["ts"]),
-        s3_key=data.get("s3_key"), payload=None if payload is None else json.loads(payload),
+        seq=int(str(data["SK"]).rsplit("#", 1)[1]), type=str(data["type"]), ts=float(data["ts"]),
+        s3_key=data.get("s3_key"), payload=None if payload is None else json.loads(payload), incarnation=incarnation,
     )

@@ -45,7 +45,7 @@ PriceQuoteDocument = Annotated[PriceQuote, VOCABULARY, Field(description="The qu
 
 class SessionCreated(BaseModel):
     session_id: str = Field(description="The session id")
-    created: bool = Field(description="False when the session already existed (creating is idempotent)")
+    created: bool = Field(description="False when the session already existed and is live (creating is idempotent)")
     page_url: str = Field(description="Absolute URL of the session page; give it to the user to open in a browser")
     page_path: str = Field(description="The page's path on this server (page_url without the origin)")
     last_seq: int = Field(description="Sequence number of the session's latest event")
@@ -89,6 +89,9 @@ class ReceiveUrls(BaseModel):
 
 class Joined(BaseModel):
     session_id: str = Field(description="The session id")
+    incarnation: str | None = Field(
+        default=None, description="This incarnation of the session id: made anew each time the id is (re)created; "
+        "state saved from another incarnation must be discarded")
     client_id: str = Field(description="This browser tab's id in the session")
     role: Role = Field(description='"master" or "observer"')
     master_client_id: str | None = Field(description="The master browser (the one that may act), or null")

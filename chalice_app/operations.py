@@ -90,7 +90,9 @@ def webpage_create_session(
     """Create a live webpage session (idempotent); call this first, then give the user `page_url`.
 
     Everyone who opens `page_url` sees the same page, live. Creating a session that already exists
-    returns it unchanged with `created: false`. Without `session_id` a random id is chosen.
+    returns it unchanged with `created: false`. An id whose session has ended or expired is created
+    anew (`created: true`, an empty page from seq 1; pages still open on it follow the new one).
+    Without `session_id` a random id is chosen.
     """
     record, created = service.create_session(session_id, title)
     return SessionCreated(session_id=record.session_id, created=created, page_url=links.page_url(record.session_id),
@@ -125,9 +127,9 @@ def webpage_join_session(session_id: SessionId, caller: Caller, *, service: Sess
     participants and a browser PBFM_MAX_TABS_PER_BROWSER tabs of it: beyond, 409 `session_full`
     (its message says which; retry later, not at once).
     """
-    client_id = caller.client_or_new_identity()
-    outcome = service.join(session_id, client_id, caller.browser_id)
-    return Joined(session_id=session_id, client_id=outcome.client.client_id, role=outcome.role,
+    outcome = service.join(session_id, identify=caller.identity_in)
+    return Joined(session_id=session_id, incarnation=outcome.client.incarnation or None,
+                  client_id=outcome.client.client_id, role=outcome.role,
                   master_client_id=outcome.master_client_id, resumed=outcome.resumed,
                   last_seq=outcome.history_last_seq, heartbeat_interval_s=service.settings.heartbeat_interval_s,
                   heartbeat_timeout_s=service.settings.heartbeat_timeout_s,

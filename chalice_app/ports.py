@@ -38,6 +38,9 @@ class SessionRecord:
     roster_version: int = 0
     roster_announced: int = 0
     roster_announced_at: float = 0.0
+    # Made afresh each time the id is (re)created: keys, client ids and messages of one
+    # incarnation never meet another's. "" for sessions stored before incarnations existed.
+    incarnation: str = ""
 
     @property
     def active(self) -> bool:
@@ -58,6 +61,7 @@ class ClientRecord:
     browser_id: str | None = None
     # Silent for longer than the heartbeat timeout (not yet removed): not listed as watching.
     away: bool = False
+    incarnation: str = ""
 
     @property
     def active(self) -> bool:
@@ -71,6 +75,7 @@ class StoredEvent:
     ts: float
     s3_key: str | None
     payload: dict[str, Any] | None
+    incarnation: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,13 @@ class EventStore(Protocol):
     """
 
     def create_session(self, session_id: str, title: str | None, ttl_s: int) -> tuple[SessionRecord, bool]:
-        """Create, or return the live session of that id unchanged (``created`` False). An expired one is replaced."""
+        """Create, or return the live session of that id unchanged (``created`` False).
+
+        An expired or ended one is replaced by a new incarnation: its METADATA starts afresh (seq,
+        master, fan-out version, roster, sweep and refresh claims) and the old one's events and
+        fan-out entries are never read through the new one, even while their items are still stored.
+        Browser records keep the incarnation they joined (``ClientRecord.incarnation``).
+        """
         ...
 
     def get_session(self, session_id: str) -> SessionRecord | None: ...
@@ -120,16 +131,19 @@ class EventStore(Protocol):
 
     def mark_ended(self, session_id: str) -> None: ...
 
-    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str) -> int:
-        """Store the browser's fan-out entry, then bump the version (in that order); returns the new version."""
+    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str, *, incarnation: str) -> int:
+        """Store the browser's fan-out entry (in that incarnation's set), then bump the version (in
+        that order); returns the new version."""
         ...
 
-    def remove_from_fanout(self, session_id: str, client_id: str) -> int:
+    def remove_from_fanout(self, session_id: str, client_id: str, *, incarnation: str) -> int:
         """Delete the entry, then bump the version; returns the new version."""
         ...
 
-    def fanout(self, session_id: str) -> tuple[int, dict[str, str]]:
-        """The fan-out set (client id → live queue URL) with a version read *before* it (strongly consistent)."""
+    def fanout(self, session_id: str, *, incarnation: str | None = None) -> tuple[int, dict[str, str]]:
+        """The incarnation's fan-out set (client id → live queue URL) with a version read *before* it
+        (strongly consistent); None: the session's current incarnation. Another incarnation's
+        entries are never part of it."""
         ...
 
     def claim_sweep(self, session_id: str, previous: float, now: float) -> bool:
@@ -180,7 +194,8 @@ class EventStore(Protocol):
     def get_client(self, session_id: str, client_id: str) -> ClientRecord | None: ...
 
     def list_clients(self, session_id: str, *, active_only: bool = True) -> list[ClientRecord]:
-        """Ordered by (joined_at, client_id): the longest-connected first."""
+        """Ordered by (joined_at, client_id): the longest-connected first. Of every incarnation
+        (each record says its own): the session service keeps to the current one."""
         ...
 
     def touch_client(self, session_id: str, client_id: str) -> bool:
@@ -200,7 +215,13 @@ class EventStore(Protocol):
         """Store an event under the next free sequence number (no gap, no duplicate under races)."""
         ...
 
-    def events_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[StoredEvent]: ...
+    def events_after(self, session_id: str, after_seq: int, limit: int | None = None, *,
+                     incarnation: str | None = None) -> list[StoredEvent]:
+        """The incarnation's events after ``after_seq``, in order (another incarnation's never).
+
+        ``incarnation`` None: the session's current one (one more read; none when there is no session).
+        """
+        ...
 
 
 class BrowserQueues(Protocol):

@@ -73,8 +73,8 @@ def _handle(operation: Operation, settings: Settings, method: str, raw_body: byt
     response_headers: dict[str, str | list[str]] = dict(JSON_HEADERS)
     if caller.minted and isinstance(session_id, str):
         response_headers["Set-Cookie"] = cookies.issue(
-            settings.cookie_secret, session_id, minted[0], max_age_s=settings.session_ttl_s,
-            secure=settings.cookie_secure,
+            settings.cookie_secret, session_id, minted[-1], max_age_s=settings.session_ttl_s,
+            secure=settings.cookie_secure, incarnation=caller.incarnation,
         )
     return Response(body=result.model_dump_json(), status_code=200, headers=response_headers)
 
@@ -85,17 +85,18 @@ def _identify(caller: Caller, secret: str, session_id: str, headers: Any) -> lis
     if not cookies.TAB_ID.fullmatch(tab_id):
         raise InvalidInput(f"the {cookies.TAB_HEADER} header must be 0-32 of A-Z a-z 0-9 _ -")
     cookie_header = headers.get("cookie")
-    browser_id = cookies.verified_browser_id(secret, session_id, cookie_header)
-    if browser_id is not None:
-        caller.client_id = cookies.client_id_for(secret, session_id, browser_id, tab_id)
-        caller.browser_id = browser_id
-    caller.rejected_cookie = browser_id is None and cookies.sent_for(session_id, cookie_header)
+    identity = cookies.verified_identity(secret, session_id, cookie_header)
+    if identity is not None:
+        caller.browser_id, caller.incarnation = identity
+        caller.client_id = cookies.client_id_for(secret, session_id, caller.browser_id, tab_id, caller.incarnation)
+    caller.rejected_cookie = identity is None and cookies.sent_for(session_id, cookie_header)
     minted: list[str] = []
 
-    def mint() -> str:
-        minted.append(cookies.new_browser_id())
-        caller.browser_id = minted[0]
-        return cookies.client_id_for(secret, session_id, minted[0], tab_id)
+    def mint(incarnation: str) -> str:
+        # A valid cookie of an earlier incarnation keeps its browser id; only its scope changes.
+        minted.append(identity[0] if identity is not None else cookies.new_browser_id())
+        caller.browser_id = minted[-1]
+        return cookies.client_id_for(secret, session_id, minted[-1], tab_id, incarnation)
 
     caller.mint = mint
     return minted

@@ -13,6 +13,11 @@ Costs that must not grow with a session's size stay off the paths browsers call 
   over; stale browsers are removed by the sweep alone (the schedule in AWS, a thread locally);
 - a publish reads the fan-out set from a per-process cache, checked against the version the
   publish's own UpdateItem returns: a Query only after the set changed.
+
+A session id created again after it expired or ended is a new incarnation (``SessionRecord.incarnation``):
+the service keeps to the current one's browsers, fan-out set, counters and events, so nothing of an
+earlier life of the id (its browsers' places, roles, queues or log) carries over; browsers still
+registered in an earlier one lose their queues when the id is created again and join anew.
 """
 
 from __future__ import annotations
@@ -64,13 +69,18 @@ class SessionFull(Conflict):
     code = "session_full"
 
 
+def _counter_scope(session: SessionRecord) -> str:
+    # Counters are per incarnation of a session id: an expired or ended session's items outlive it.
+    # (Sessions from before incarnations are told apart by their creation time.)
+    return session.incarnation or repr(session.created_at)
+
+
 def viewers_counter(session: SessionRecord) -> str:
-    # Counters are per incarnation of a session id: an expired session's items outlive it.
-    return f"{session.created_at!r}#viewers"
+    return f"{_counter_scope(session)}#viewers"
 
 
 def tabs_counter(session: SessionRecord, browser_id: str) -> str:
-    return f"{session.created_at!r}#tabs#{browser_id}"
+    return f"{_counter_scope(session)}#tabs#{browser_id}"
 
 
 def inline_size(document: dict[str, Any]) -> int:
@@ -127,7 +137,9 @@ class SessionService:
         self._queue_urls: dict[tuple[str, str], tuple[str, str]] = {}
         self._queue_urls_lock = threading.Lock()
         # session id -> (fan-out version, client id -> live queue URL), as last read by this process.
-        self._fanout: dict[str, tuple[int, dict[str, str]]] = {}
+        # (session id, incarnation) -> (fan-out version, client id -> live queue URL), as last read
+        # by this process. By incarnation: a re-created session id counts its versions from 0 again.
+        self._fanout: dict[tuple[str, str], tuple[int, dict[str, str]]] = {}
         self._fanout_lock = threading.Lock()
         self.fanout_reads = 0  # Queries of the fan-out set (tests and benchmarks read it)
 
@@ -135,12 +147,29 @@ class SessionService:
 
     def create_session(self, session_id: str | None, title: str | None) -> tuple[SessionRecord, bool]:
         sid = session_id or "s-" + secrets.token_hex(6)
-        return self.store.create_session(sid, title, self.settings.session_ttl_s)
+        record, created = self.store.create_session(sid, title, self.settings.session_ttl_s)
+        if created:
+            self._retire_earlier_incarnations(record)
+        return record, created
+
+    def _retire_earlier_incarnations(self, session: SessionRecord) -> None:
+        """Browsers of an earlier incarnation of this id (expired before any sweep, or ended) lose
+        their queues now: a page still polling them is told to join again, into the new one."""
+        for client in self.store.list_clients(session.session_id):
+            if client.incarnation != session.incarnation:
+                self._forget_queues(session.session_id, client.client_id)
+                self.store.mark_client_gone(session.session_id, client.client_id)
+                self.queues.delete_queue(client.live_queue_url)
+                self.queues.delete_queue(client.history_queue_url)
+
+    def _clients(self, session: SessionRecord) -> list[ClientRecord]:
+        """The active browsers of the session's current incarnation, longest-connected first."""
+        return [c for c in self.store.list_clients(session.session_id) if c.incarnation == session.incarnation]
 
     def participants(self, session_id: str) -> tuple[SessionRecord, list[Participant]]:
         session = self.store.require_session(session_id, active=False)
         now = self._clock()
-        clients = self.store.list_clients(session_id) if session.active else []
+        clients = self._clients(session) if session.active else []
         return session, [
             Participant(c.client_id, Role.of(c.client_id, session.master_client_id), c.joined_at,
                         round(now - c.last_heartbeat, 3))
@@ -149,16 +178,23 @@ class SessionService:
 
     # -- joining -------------------------------------------------------------------------------
 
-    def join(self, session_id: str, known_client_id: str | None, browser_id: str | None = None) -> JoinOutcome:
+    def join(self, session_id: str, known_client_id: str | None = None, browser_id: str | None = None, *,
+             identify: Callable[[str], tuple[str, str | None]] | None = None) -> JoinOutcome:
         """Register a browser; its live queue enters the fan-out before history is read.
 
         O(1) store calls whatever the session's size: no Query, no announcement to the others (the
         participant list goes out coalesced, later). A new participant takes a place under the
         session's cap and its browser's tab cap first, so a refused join creates nothing.
+        ``identify`` gives (client id, browser id) in the session's current incarnation; a record
+        of another incarnation of the id is never resumed.
         """
         session = self.store.require_session(session_id)
+        if identify is not None:
+            known_client_id, browser_id = identify(session.incarnation)
         now = self._clock()
         existing = self.store.get_client(session_id, known_client_id) if known_client_id else None
+        if existing is not None and existing.incarnation != session.incarnation:
+            existing = None
         resumed = existing is not None and existing.active and self.queues.exists(existing.live_queue_url) \
             and self.queues.exists(existing.history_queue_url)
         if resumed:
@@ -178,7 +214,7 @@ class SessionService:
                     session_id=session_id, client_id=client_id, status="active",
                     joined_at=existing.joined_at if existing and existing.active else now,
                     last_heartbeat=now, live_queue_url=pair.live_url, history_queue_url=pair.history_url,
-                    expires_at=session.expires_at, browser_id=browser_id,
+                    expires_at=session.expires_at, browser_id=browser_id, incarnation=session.incarnation,
                 )
                 self.store.put_client(client)
             except Exception:
@@ -187,7 +223,8 @@ class SessionService:
                 raise
             self.store.bump_roster(session_id)
         # From here on every publish sends to this browser's live queue (idempotent for a resume).
-        self.store.add_to_fanout(session_id, client.client_id, client.live_queue_url)
+        self.store.add_to_fanout(session_id, client.client_id, client.live_queue_url,
+                                 incarnation=session.incarnation)
 
         master = self._ensure_master(session, client.client_id)
         last_seq = self._send_history(session_id, client)
@@ -224,14 +261,15 @@ class SessionService:
                 return candidate
             return self.store.require_session(session_id).master_client_id
         if self._master_is_silent(session, self._clock()):
-            return self._fail_over(session_id, current)
+            return self._fail_over(session, current)
         return current
 
-    def _fail_over(self, session_id: str, silent: str | None,
+    def _fail_over(self, session: SessionRecord, silent: str | None,
                    clients: Sequence[ClientRecord] | None = None) -> str | None:
         """Hand the master role to the longest-connected live observer (one Query; failovers are rare)."""
+        session_id = session.session_id
         now = self._clock()
-        clients = self.store.list_clients(session_id) if clients is None else clients
+        clients = self._clients(session) if clients is None else clients
         successors = [c for c in clients if c.client_id != silent and not c.away
                       and now - c.last_heartbeat <= self.settings.heartbeat_timeout_s]
         if successors and self._change_master(session_id, successors[0].client_id, silent, "failover"):
@@ -246,16 +284,19 @@ class SessionService:
     def _send_history(self, session_id: str, client: ClientRecord) -> int:
         """Copy snapshot + tail + END_OF_HISTORY to the browser's history queue."""
         session = self.store.require_session(session_id)
+        if session.incarnation != client.incarnation:
+            raise Gone("The session was created anew while joining; join again.")
         snapshot_seq, snapshot_key = self._fresh_snapshot(session)
-        tail = self.store.events_after(session_id, snapshot_seq)
+        tail = self.store.events_after(session_id, snapshot_seq, incarnation=session.incarnation)
         last_seq = tail[-1].seq if tail else snapshot_seq
         now = self._clock()
+        incarnation = session.incarnation or None
         messages: list[Envelope] = []
         if snapshot_key is not None:
             messages.append(Envelope(session_id, snapshot_seq, MessageType.SNAPSHOT, now, s3_key=snapshot_key,
-                                     url=self.blobs.presign(snapshot_key)))
+                                     url=self.blobs.presign(snapshot_key), incarnation=incarnation))
         messages.extend(self.envelope(session_id, event) for event in tail)
-        messages.append(end_of_history(session_id, last_seq, now))
+        messages.append(end_of_history(session_id, last_seq, now, incarnation))
         try:
             self.queues.send_all(client.history_queue_url, messages, dedup_prefix=secrets.token_hex(6))
         except QueueMissing as exc:
@@ -278,7 +319,8 @@ class SessionService:
         state = page_state.PageState()
         if session.snapshot_key is not None:
             state = page_state.PageState.from_dict(self.blobs.get_json(session.snapshot_key))
-        for event in self.store.events_after(session.session_id, session.snapshot_seq):
+        for event in self.store.events_after(session.session_id, session.snapshot_seq,
+                                             incarnation=session.incarnation):
             envelope = self.envelope(session.session_id, event, with_url=False)
             document = self.blobs.get_json(event.s3_key) if envelope.type in BY_REFERENCE and event.s3_key else None
             state = page_state.apply(state, envelope, document)
@@ -288,7 +330,7 @@ class SessionService:
         state = self.page_state(session)
         if state.last_seq <= session.snapshot_seq:
             return session.snapshot_seq, session.snapshot_key
-        key = generate_key("snapshot", session.session_id, name=f"{state.last_seq:010d}")
+        key = generate_key("snapshot", session.session_id, name=_scoped(session.incarnation, f"{state.last_seq:010d}"))
         self.blobs.put_json(key, state.to_dict())
         if self.store.set_snapshot(session.session_id, state.last_seq, key):
             return state.last_seq, key
@@ -300,7 +342,7 @@ class SessionService:
     def envelope(self, session_id: str, event: StoredEvent, *, with_url: bool = True) -> Envelope:
         url = self.blobs.presign(event.s3_key) if with_url and event.s3_key else None
         return Envelope(session_id, event.seq, MessageType(event.type), event.ts, s3_key=event.s3_key,
-                        url=url, payload=event.payload)
+                        url=url, payload=event.payload, incarnation=event.incarnation or None)
 
     def publish(self, session_id: str, kind: MessageType, *, s3_key: str | None = None,
                 payload: dict[str, Any] | None = None, document: dict[str, Any] | None = None,
@@ -316,7 +358,7 @@ class SessionService:
                                      allow_ended=allow_ended)
         event = appended.event
         envelope = self._live_envelope(session_id, event, document)
-        targets = sorted(self._fanout_at(session_id, appended.fanout_version).items())
+        targets = sorted(self._fanout_at(session_id, event.incarnation, appended.fanout_version).items())
         results = list(self._pool.map(lambda t: self._deliver(t[1], envelope), targets)) \
             if len(targets) > 1 else [self._deliver(url, envelope) for _, url in targets]
         outcome = dict(zip((cid for cid, _ in targets), results, strict=True))
@@ -362,23 +404,24 @@ class SessionService:
         except Exception:
             log.exception("snapshot of %s failed", session_id)
 
-    def _fanout_at(self, session_id: str, version: int) -> dict[str, str]:
-        """The fan-out set at ``version`` or later: from the cache, or one Query when it is older.
+    def _fanout_at(self, session_id: str, incarnation: str, version: int) -> dict[str, str]:
+        """The incarnation's fan-out set at ``version`` or later: from the cache, or one Query when it is older.
 
         ``version`` came back from the write that stored the event, so every browser whose entry
         was counted by then is in the set returned; one added later reads the event in its history.
         """
+        key = (session_id, incarnation)
         with self._fanout_lock:
-            cached = self._fanout.get(session_id)
+            cached = self._fanout.get(key)
         if cached is not None and cached[0] >= version:
             return cached[1]
-        read_version, entries = self.store.fanout(session_id)
+        read_version, entries = self.store.fanout(session_id, incarnation=incarnation)
         self.fanout_reads += 1
         with self._fanout_lock:
-            cached = self._fanout.get(session_id)
+            cached = self._fanout.get(key)
             if cached is None or cached[0] < read_version:
-                self._fanout.pop(session_id, None)
-                self._fanout[session_id] = (read_version, entries)
+                self._fanout.pop(key, None)
+                self._fanout[key] = (read_version, entries)
                 if len(self._fanout) > FANOUT_CACHE:
                     self._fanout.pop(next(iter(self._fanout)))
         return entries
@@ -397,11 +440,11 @@ class SessionService:
         if session is None or not session.active or session.roster_version == session.roster_announced:
             return False
         now = self._clock()
-        if now - session.roster_announced_at < self._announce_interval(session_id):
+        if now - session.roster_announced_at < self._announce_interval(session):
             return False
         if not self.store.claim_roster(session_id, session.roster_announced_at, now):
             return False
-        live = self.live_participants(session_id, session.master_client_id)
+        live = self.live_participants(session)
         delivery = self.publish(session_id, MessageType.PARTICIPANTS, payload={
             "master_client_id": session.master_client_id,
             "participants": [{"client_id": p.client_id, "role": p.role, "joined_at": p.joined_at} for p in live],
@@ -409,21 +452,22 @@ class SessionService:
         self.store.mark_roster_announced(session_id, session.roster_version, delivery.seq)
         return True
 
-    def _announce_interval(self, session_id: str) -> float:
+    def _announce_interval(self, session: SessionRecord) -> float:
         """The shortest time between two lists: longer for a larger session, so that announcing
         costs at most ``participant_sends_per_s`` sends a second whatever the session's size (the
         size as this process last read the fan-out set; unknown, the base interval)."""
         with self._fanout_lock:
-            cached = self._fanout.get(session_id)
+            cached = self._fanout.get((session.session_id, session.incarnation))
         browsers = len(cached[1]) if cached is not None else 0
         return max(self.settings.participants_every_s, browsers / self.settings.participant_sends_per_s)
 
-    def live_participants(self, session_id: str, master: str | None) -> list[Participant]:
+    def live_participants(self, session: SessionRecord) -> list[Participant]:
         """Browsers heartbeating within the timeout (the longest-connected first); silent ones are away."""
         now = self._clock()
+        master = session.master_client_id
         return [
             Participant(c.client_id, Role.of(c.client_id, master), c.joined_at, round(now - c.last_heartbeat, 3))
-            for c in self.store.list_clients(session_id)
+            for c in self._clients(session)
             if not c.away and now - c.last_heartbeat <= self.settings.heartbeat_timeout_s
         ]
 
@@ -497,7 +541,7 @@ class SessionService:
 
     def events_after(self, session_id: str, after_seq: int, limit: int) -> tuple[list[Envelope], int]:
         session = self.store.require_session(session_id, active=False)
-        events = self.store.events_after(session_id, after_seq, limit)
+        events = self.store.events_after(session_id, after_seq, limit, incarnation=session.incarnation)
         return [self.envelope(session_id, e) for e in events], session.seq
 
     # -- roles and liveness --------------------------------------------------------------------
@@ -508,10 +552,12 @@ class SessionService:
 
     def heartbeat(self, session_id: str, client_id: str) -> tuple[Role, SessionRecord]:
         """O(1): record the beat; fail over only when METADATA shows the master silent."""
-        self._active_client(session_id, client_id)
+        client = self._active_client(session_id, client_id)
+        session = self.store.require_session(session_id)
+        if client.incarnation != session.incarnation:
+            raise Gone("The session was created anew since this browser joined; join again.")
         if self.store.touch_client(session_id, client_id):
             self.store.bump_roster(session_id)  # back from away: listed again
-        session = self.store.require_session(session_id)
         now = self._clock()
         if session.master_client_id == client_id:
             self.store.touch_master(session_id, client_id, now)
@@ -519,7 +565,7 @@ class SessionService:
                 and now - session.last_sweep >= self.settings.heartbeat_interval_s / 2 \
                 and self.store.claim_sweep(session_id, session.last_sweep, now):
             # One heartbeat per half interval does the failover's single Query, not every browser's.
-            self._fail_over(session_id, session.master_client_id)
+            self._fail_over(session, session.master_client_id)
             session = self.store.require_session(session_id)
         if self.announce_participants(session_id, session):
             session = self.store.require_session(session_id)
@@ -537,11 +583,11 @@ class SessionService:
             return 0
         now = self._clock()
         settings = self.settings
-        clients = self.store.list_clients(session_id)
+        clients = self._clients(session)
         master = session.master_client_id
         master_gone = master is not None and all(c.client_id != master for c in clients)
         if (master is None and clients) or master_gone or self._master_is_silent(session, now):
-            self._fail_over(session_id, master, clients)
+            self._fail_over(session, master, clients)
         stale = [c for c in clients if now - c.last_heartbeat > settings.stale_after_s]
         silent = [c for c in clients if not c.away and settings.heartbeat_timeout_s < now - c.last_heartbeat
                   <= settings.stale_after_s]
@@ -556,7 +602,7 @@ class SessionService:
         # A crash between taking a place and registering would leak it: count again.
         counter = viewers_counter(session)
         if self.store.slots(session_id, counter) > len(clients) - len(stale):
-            self.store.set_slots(session_id, counter, len(self.store.list_clients(session_id)))
+            self.store.set_slots(session_id, counter, len(self._clients(session)))
         self.announce_participants(session_id)
         return len(stale)
 
@@ -595,8 +641,11 @@ class SessionService:
         """A session past its TTL that nobody ended: delete its queues and mark it ended.
 
         Its items go with DynamoDB's TTL and its documents with the bucket's lifecycle rule; only
-        the queues would otherwise outlive it.
+        the queues would otherwise outlive it. One created anew since the sweep listed it is alive:
+        left alone (its browsers' queues and its status are the new incarnation's).
         """
+        if self.store.get_session(session_id) is not None:
+            return 0
         removed = self._delete_all_queues(session_id)
         self.store.mark_ended(session_id)
         return removed
@@ -614,7 +663,7 @@ class SessionService:
     def transfer_control(self, session_id: str, client_id: str) -> str | None:
         session = self.store.require_session(session_id)
         target = self.store.get_client(session_id, client_id)
-        if target is None or not target.active:
+        if target is None or not target.active or target.incarnation != session.incarnation:
             raise NotFound(f"No live browser {client_id!r} in session {session_id!r}.")
         if session.master_client_id == client_id:
             raise InvalidInput(f"{client_id!r} is already the master.")
@@ -648,12 +697,13 @@ class SessionService:
         client = record or self.store.get_client(session_id, client_id)
         if client is None or not self.store.mark_client_gone(session_id, client_id):
             return
-        self.store.remove_from_fanout(session_id, client_id)
+        self.store.remove_from_fanout(session_id, client_id, incarnation=client.incarnation)
         self._forget_queues(session_id, client_id)
         session = session or self.store.get_session(session_id)
-        if session is not None:
+        # Places and the list belong to the browser's own incarnation (the id may have been created anew).
+        if session is not None and session.incarnation == client.incarnation:
             self._give_place(session, client.browser_id)
-        self.store.bump_roster(session_id)
+            self.store.bump_roster(session_id)
         if delete_queues:
             self.queues.delete_queue(client.live_queue_url)
             self.queues.delete_queue(client.history_queue_url)
@@ -662,14 +712,19 @@ class SessionService:
 
     def end_session(self, session_id: str, reason: str) -> tuple[int, str, int]:
         """Notify browsers, archive the log to S3, delete every queue of the session."""
-        self.store.require_session(session_id)
-        archive_key = generate_key("archive", session_id, name="events")
+        session = self.store.require_session(session_id)
+        archive_key = generate_key("archive", session_id, name=_scoped(session.incarnation, "events"))
         delivery = self.publish(session_id, MessageType.SESSION_ENDED,
                                 payload={"reason": reason, "archive_key": archive_key})
         self.store.mark_ended(session_id)
-        events = self.store.events_after(session_id, 0)
+        events = self.store.events_after(session_id, 0, incarnation=session.incarnation)
         self.blobs.put_json(archive_key, {
             "session_id": session_id, "ended_at": self._clock(),
             "events": [self.envelope(session_id, e, with_url=False).to_dict() for e in events],
         })
         return delivery.seq, archive_key, self._delete_all_queues(session_id)
+
+
+def _scoped(incarnation: str, name: str) -> str:
+    """A document name unique to one incarnation of the session id (as keys are cached by name)."""
+    return f"{incarnation}-{name}" if incarnation else name

@@ -7,8 +7,10 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from pbfm_tooling.local_stack import LocalStack
+from pbfm_tooling.state_dir import DEFAULT_STATE_DIR
 
 
 def _serve(args: argparse.Namespace, *, demo: bool) -> int:
@@ -17,15 +19,21 @@ def _serve(args: argparse.Namespace, *, demo: bool) -> int:
     # Explicit handlers: a SIGINT that the parent shell set to "ignore" must still stop us.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stack = LocalStack(host=args.host, port=args.port, overrides=overrides, quiet=not args.verbose)
+    stack = LocalStack(host=args.host, port=args.port, overrides=overrides, quiet=not args.verbose,
+                       state_dir=args.state_dir, fresh=args.fresh)
     try:
         stack.start()
     except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror}; choose another --port", file=sys.stderr)
+        detail = str(exc) if exc.errno is None or exc.strerror is None or "state directory" in str(exc) \
+            else f"cannot listen on {args.host}:{args.port}: {exc.strerror}; choose another --port"
+        print(detail, file=sys.stderr)
         stack.stop()
         return 1
     with stack:
         print(f"pb-fm-webpage is running on the embedded local AWS (moto at {stack.moto_url})")
+        restored = stack.restored
+        print(f"  state: {args.state_dir} (restored {restored.items} items and {restored.objects} documents"
+              f" in {restored.seconds:.1f}s; saved on Ctrl-C and every {stack.save_every_s:g}s)")
         print(f"  page:  {stack.base_url}/session/<session_id>")
         print(f"  MCP:   {stack.mcp_url}   (streamable HTTP, JSON responses)")
         print(f"  API:   {stack.base_url}/api/openapi.json")
@@ -70,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--price-source", default="auto", choices=["auto", "simulated", "figure_markets"],
                              help="auto: Figure Markets, falling back to a simulated walk offline")
         command.add_argument("--verbose", action="store_true", help="log every HTTP request")
+        command.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                             help="where sessions, events and documents survive restarts (default: %(default)s)")
+        command.add_argument("--fresh", action="store_true", help="start with an empty state (the cookie secret stays)")
         if name == "demo":
             command.add_argument("--session", default="demo")
             command.add_argument("--interval", type=float, default=3.0, help="seconds between price updates")

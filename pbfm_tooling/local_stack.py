@@ -6,24 +6,39 @@ no autoreload). A sweeper thread does locally what the schedule does in AWS (``s
 liveness, stale browsers, coalesced participant lists, expired sessions' queues — every
 ``PBFM_LOCAL_SWEEP_EVERY`` seconds (default 2; 0 turns it off). Used by
 ``pbfm-webpage serve``/``demo``/``bench`` and by the test fixtures.
+
+With a ``state_dir`` (``serve``/``demo`` by default; tests and benchmarks only when they ask) the
+stack survives a restart: the table and bucket are restored from it after the resources are created
+and saved back on stop and every ``SAVE_EVERY_S``; the cookie secret comes from it (unless
+``PBFM_COOKIE_SECRET`` is set), so cookies stay valid; and moto and the gateway listen on the same
+ports as before (app port + 2 and + 1 by default, remembered in the directory), so the queue URLs
+stored in the table and the gateway origin named by open pages' CSP and presigned URLs stay right.
+Queues are not saved: an open page finds its queues gone (410), joins again and is live once more.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from pbfm_tooling.state_dir import Restored, StateDirectory
 
 # moto reads this once, when first imported: with it, the bucket's own CORS rules answer (as on AWS)
 # instead of moto's allow-everything default. Set here so importing this module is enough.
 os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
 
 DEFAULT_SWEEP_EVERY_S = 2.0
+SAVE_EVERY_S = 30.0
+PORTS_FILE = "ports.json"
 log = logging.getLogger(__name__)
 
 LOCAL_CREDENTIALS = {
@@ -35,20 +50,31 @@ LOCAL_CREDENTIALS = {
 }
 
 
+class PortTaken(OSError):
+    """A port the state directory pins (so open pages keep working after a restart) is in use."""
+
+
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, overrides: Mapping[str, str] | None = None,
-                 *, quiet: bool = True) -> None:
+                 *, quiet: bool = True, state_dir: Path | None = None, fresh: bool = False,
+                 save_every_s: float = SAVE_EVERY_S) -> None:
         self.host = host
         self.port = port
         self.overrides = dict(overrides or {})
         self.quiet = quiet
+        self.state = None if state_dir is None else StateDirectory(Path(state_dir))
+        self.fresh = fresh
+        self.save_every_s = save_every_s
+        self.restored = Restored(0, 0, 0.0)
         self._moto: Any = None
         self._gateway: Any = None
         self._environment_before: dict[str, str | None] = {}
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._sweeper: threading.Thread | None = None
+        self._saver: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._save_lock = threading.Lock()
         self.sweeps = 0
         # Requests that reached our server, by path, and the seconds they held it (tests: "no poll
         # reaches us in steady state"; bench: requests and request-seconds per idle viewer-minute).
@@ -58,6 +84,7 @@ class LocalStack:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
+        self._stopping.clear()
         os.environ.update(LOCAL_CREDENTIALS)
         from moto import settings as moto_settings
         from moto.server import ThreadedMotoServer
@@ -73,7 +100,10 @@ class LocalStack:
         from pbfm_tooling.moto_atomic import make_dynamodb_writes_atomic
 
         make_dynamodb_writes_atomic()
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto_port, gateway_port = self._pinned_ports()
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        # moto binds in its own thread and would wait forever on a taken port: try it here first.
+        _start_on(lambda: _probe("127.0.0.1", moto_port), "moto (the embedded AWS)", moto_port)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
         self.moto_url = f"http://{moto_host}:{moto_port}"
@@ -86,8 +116,9 @@ class LocalStack:
             access_key=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             secret_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             session_token=LOCAL_CREDENTIALS["AWS_SESSION_TOKEN"],
-            region=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
-        ).start()
+            region=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"], port=gateway_port,
+        )
+        _start_on(self._gateway.start, "the AWS gateway", gateway_port)
         self.gateway_url: str = self._gateway.url
 
         from chalice_app.application import create_app
@@ -99,7 +130,11 @@ class LocalStack:
         self.port = self._server.server_address[1]
         origins = [self.base_url] + ([f"http://localhost:{self.port}"] if self.host == "127.0.0.1" else [])
 
-        env = {**os.environ, **self.overrides, "PBFM_AWS_ENDPOINT_URL": self.moto_url,
+        if self.state is not None:
+            self._remember_ports()
+        secret = {} if self.state is None or "PBFM_COOKIE_SECRET" in {**os.environ, **self.overrides} \
+            else {"PBFM_COOKIE_SECRET": self.state.cookie_secret()}
+        env = {**os.environ, **secret, **self.overrides, "PBFM_AWS_ENDPOINT_URL": self.moto_url,
                "PBFM_AWS_PUBLIC_ENDPOINT_URL": self.gateway_url, "PBFM_ALLOWED_ORIGINS": ",".join(origins)}
         written = {k: v for k, v in env.items() if k.startswith("PBFM_")}
         # Put back on stop: a stack started later in the same process (a test run) must not inherit
@@ -118,11 +153,17 @@ class LocalStack:
         create_resources(clients.s3, clients.dynamodb, table_name=self.settings.table_name,
                          bucket_name=self.settings.bucket_name, region=self.settings.region,
                          cors_origins=origins)
+        if self.state is not None:
+            if self.fresh:
+                self.state.clear()
+            self.restored = self.state.restore(clients.s3, clients.dynamodb, table=self.settings.table_name,
+                                               bucket=self.settings.bucket_name)
+            self._saver = threading.Thread(target=self._save_periodically, name="state-saver", daemon=True)
+            self._saver.start()
         self._thread = threading.Thread(target=self._server.serve_forever, name="chalice-local", daemon=True)
         self._thread.start()
         self.sweep_every_s = float(env.get("PBFM_LOCAL_SWEEP_EVERY") or DEFAULT_SWEEP_EVERY_S)
         if self.sweep_every_s > 0:
-            self._stopping.clear()
             self._sweeper = threading.Thread(target=self._sweep_forever, name="local-sweeper", daemon=True)
             self._sweeper.start()
         return self
@@ -138,21 +179,103 @@ class LocalStack:
                     return
                 log.exception("local sweep failed")
 
-    def stop(self) -> None:
+    # -- the state directory ---------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write the table and the bucket to the state directory now (one save at a time)."""
+        if self.state is None or self._moto is None:
+            return
+        from chalice_app.aws import build_clients
+
+        clients = build_clients(self.settings)
+        with self._save_lock:
+            self.state.save(clients.s3, clients.dynamodb, table=self.settings.table_name,
+                            bucket=self.settings.bucket_name)
+
+    def _save_periodically(self) -> None:
+        while not self._stopping.wait(self.save_every_s):
+            try:
+                self.save()
+            except Exception:
+                log.exception("saving the local state failed (the next save tries again)")
+
+    def _forget_aws(self) -> None:
+        from chalice_app.aws import build_clients
+
+        clients = build_clients(self.settings)
+        for url in clients.sqs.list_queues(QueueNamePrefix=self.settings.queue_prefix).get("QueueUrls", []):
+            clients.sqs.delete_queue(QueueUrl=url)
+        clients.dynamodb.delete_table(TableName=self.settings.table_name)
+        bucket = self.settings.bucket_name
+        for page in clients.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": entry["Key"]} for entry in page.get("Contents", [])]
+            if keys:
+                clients.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        clients.s3.delete_bucket(Bucket=bucket)
+
+    def _pinned_ports(self) -> tuple[int, int]:
+        """(moto, gateway) ports: free ones without a state directory, else the same as last time."""
+        if self.state is None:
+            return 0, 0
+        remembered = self._remembered_ports()
+        if self.port == 0 and remembered:
+            self.port = int(remembered["app"])
+        if remembered and int(remembered["app"]) == self.port:
+            return int(remembered["moto"]), int(remembered["gateway"])
+        return (self.port + 2, self.port + 1) if self.port else (0, 0)
+
+    def _remembered_ports(self) -> dict[str, Any]:
+        assert self.state is not None
+        try:
+            data = json.loads((self.state.path / PORTS_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) and {"app", "moto", "gateway"} <= set(data) else {}
+
+    def _remember_ports(self) -> None:
+        assert self.state is not None and self._moto is not None and self._gateway is not None
+        self.state.path.mkdir(parents=True, exist_ok=True)
+        ports = {"app": self.port, "moto": self._moto.get_host_and_port()[1],
+                 "gateway": int(self.gateway_url.rsplit(":", 1)[1])}
+        (self.state.path / PORTS_FILE).write_text(json.dumps(ports))
+
+    def restart(self) -> LocalStack:
+        """Stop and start again on the same ports and state directory, as Ctrl-C and ``serve`` again do.
+
+        moto servers in one process share their state, so what a process exit would lose is taken
+        away here: this stack's queues, table and bucket are deleted once saved; only the state
+        directory brings them back. (The chaos run restarts mid-stream this way.)
+        """
+        if self.state is None:
+            raise RuntimeError("a restart keeps nothing without a state directory")
+        self.stop(forget_aws=True)
+        return self.start()
+
+    def stop(self, *, forget_aws: bool = False) -> None:
+        # No request may change the state once it is being saved: the app goes first.
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self._stopping.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=30)
+            self._sweeper = None
+        if self._saver is not None:
+            self._saver.join(timeout=60)
+            self._saver = None
+            try:
+                self.save()
+            except Exception:
+                log.exception("saving the local state on stop failed")
+        if forget_aws and self._moto is not None:
+            self._forget_aws()
         for name, value in self._environment_before.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
         self._environment_before = {}
-        self._stopping.set()
-        if self._sweeper is not None:
-            self._sweeper.join(timeout=30)
-            self._sweeper = None
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None
@@ -201,6 +324,24 @@ def _with_origins_already_allowed(s3: Any, bucket_name: str, origins: list[str])
         rules = []
     allowed = [origin for rule in rules for origin in rule.get("AllowedOrigins", [])]
     return list(dict.fromkeys([*origins, *allowed]))
+
+
+def _probe(host: str, port: int) -> None:
+    if port:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+
+
+def _start_on(start: Any, what: str, port: int) -> None:
+    try:
+        start()
+    except OSError as exc:
+        if port == 0:
+            raise
+        raise PortTaken(exc.errno, f"cannot start {what} on port {port} ({exc.strerror}): the state directory "
+                        f"keeps it there so open pages survive a restart; stop what uses it, or choose "
+                        f"another --port (or --fresh)") from exc
 
 
 def _local_server(app: Any, host: str, port: int, *, quiet: bool, requests: Counter[str],

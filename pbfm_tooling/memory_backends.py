@@ -5,8 +5,8 @@ relies on, as DynamoDB, SQS and S3 (and moto) show them; ``tests/contract`` runs
 against these and against the boto3 implementations on a real moto server, so they cannot drift:
 
 - event store: items stay after their TTL (AWS deletes lazily, moto never) and reads filter them;
-  a sequence number is taken by a put-if-absent of the event, so a recreated session id collides
-  with its predecessor's leftover events exactly as the conditional put on DynamoDB does;
+  a sequence number is taken by a put-if-absent of the event within the session's incarnation, so
+  a re-created session id (a new incarnation) starts its log at 1 beside its predecessor's leftovers;
 - queues: FIFO message groups as the SQS queues use them (a live message in a group of its own,
   a history in one group: a group with a message in flight hands out nothing after it), visibility
   timeouts (the queue's, or the receive's) and redelivery on the injected clock, a fresh receipt handle per
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from urllib.parse import quote
 
 from chalice_app.blobs import PRESIGN_SECONDS, encode_document
 from chalice_app.errors import Conflict, Gone, UpstreamError
-from chalice_app.event_store import APPEND_ATTEMPTS
+from chalice_app.event_store import APPEND_ATTEMPTS, new_incarnation
 from chalice_app.ports import (
     Appended,
     ClientRecord,
@@ -82,10 +83,11 @@ class MemoryEventStore:
         self._lock = threading.RLock()
         self._sessions: dict[str, SessionRecord] = {}
         self._clients: dict[tuple[str, str], ClientRecord] = {}
-        self._events: dict[str, dict[int, _StoredItem]] = {}
+        # By (session id, incarnation): an earlier incarnation's events stay, as on DynamoDB.
+        self._events: dict[tuple[str, str], dict[int, _StoredItem]] = {}
         self._last_refresh: dict[str, float] = {}
-        # FANOUT# items: (session, client) -> (live queue URL, expires_at).
-        self._fanout: dict[tuple[str, str], tuple[str, int]] = {}
+        # FANOUT# items: (session, incarnation, client) -> (live queue URL, expires_at).
+        self._fanout: dict[tuple[str, str, str], tuple[str, int]] = {}
         # COUNTER# items: (session, name) -> count; roster_seq is METADATA's, kept beside it.
         self._counters: dict[tuple[str, str], int] = {}
         self._roster_seq: dict[str, int] = {}
@@ -96,18 +98,20 @@ class MemoryEventStore:
         now = self._clock()
         with self._lock:
             existing = self._sessions.get(session_id)
-            # DynamoDB's condition compares whole seconds: "attribute_not_exists(PK) OR expires_at < now".
-            if existing is not None and not existing.expires_at < int(now):
+            # As DynamoDB's condition: "... OR expires_at < ceil(now) OR status = ended".
+            if existing is not None and not existing.expires_at < math.ceil(now) and existing.active:
                 current = self.get_session(session_id)
                 if current is not None:
                     return current, False
             record = SessionRecord(
                 session_id=session_id, status="active", seq=0, master_client_id=None, created_at=now,
                 title=title, snapshot_seq=0, snapshot_key=None, expires_at=int(now + ttl_s), fanout_version=0,
-                last_sweep=0.0,
+                last_sweep=0.0, incarnation=new_incarnation(),
             )
+            # The whole METADATA item is replaced, its claims (refresh, roster) with it.
             self._sessions[session_id] = record
             self._roster_seq[session_id] = 0
+            self._last_refresh.pop(session_id, None)
             return _copy_session(record), True
 
     def get_session(self, session_id: str) -> SessionRecord | None:
@@ -146,22 +150,24 @@ class MemoryEventStore:
     def mark_ended(self, session_id: str) -> None:
         self._update(session_id, status="ended")
 
-    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str) -> int:
+    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str, *, incarnation: str) -> int:
         with self._lock:
-            self._fanout[(session_id, client_id)] = (live_queue_url, self._existing(session_id).expires_at)
+            expires_at = self.require_session(session_id, active=False).expires_at
+            self._fanout[(session_id, incarnation, client_id)] = (live_queue_url, expires_at)
             return self._bump(session_id, "fanout_version")
 
-    def remove_from_fanout(self, session_id: str, client_id: str) -> int:
+    def remove_from_fanout(self, session_id: str, client_id: str, *, incarnation: str) -> int:
         with self._lock:
-            self._fanout.pop((session_id, client_id), None)
+            self._fanout.pop((session_id, incarnation, client_id), None)
             return self._bump(session_id, "fanout_version")
 
-    def fanout(self, session_id: str) -> tuple[int, dict[str, str]]:
+    def fanout(self, session_id: str, *, incarnation: str | None = None) -> tuple[int, dict[str, str]]:
         now = self._clock()
         with self._lock:
-            version = self.require_session(session_id, active=False).fanout_version
-            return version, {cid: url for (sid, cid), (url, expires_at) in self._fanout.items()
-                             if sid == session_id and not expires_at < now}
+            session = self.require_session(session_id, active=False)
+            wanted = session.incarnation if incarnation is None else incarnation
+            return session.fanout_version, {cid: url for (sid, inc, cid), (url, expires_at) in self._fanout.items()
+                                            if sid == session_id and inc == wanted and not expires_at < now}
 
     def _bump(self, session_id: str, attribute: str) -> int:
         with self._lock:
@@ -306,7 +312,7 @@ class MemoryEventStore:
         # Stored as JSON, as DynamoDB holds it: the caller's dict is not shared with the log.
         stored_payload = None if payload is None else json.loads(json.dumps(payload, sort_keys=True))
         with self._lock:
-            log = self._events.setdefault(session_id, {})
+            log = self._events.setdefault((session_id, session.incarnation), {})
             seq = session.seq
             for _ in range(APPEND_ATTEMPTS):
                 seq += 1
@@ -314,19 +320,27 @@ class MemoryEventStore:
                     # Taken, by a racing writer or by a predecessor of this id whose items outlived it.
                     continue
                 now = self._clock()
-                event = StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=stored_payload)
+                event = StoredEvent(seq=seq, type=kind, ts=now, s3_key=s3_key, payload=stored_payload,
+                                    incarnation=session.incarnation)
                 log[seq] = _StoredItem(event, int(now + ttl_s))
                 record = self._sessions[session_id]
-                if record.seq < seq:
+                # As DynamoDB's hint: only within the event's incarnation.
+                if record.seq < seq and record.incarnation == session.incarnation:
                     record = replace(record, seq=seq)
                     self._sessions[session_id] = record
                 return Appended(_copy_event(event), record.fanout_version)
         raise Conflict(f"Too many concurrent writers on session {session_id!r}; try again.")
 
-    def events_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[StoredEvent]:
+    def events_after(self, session_id: str, after_seq: int, limit: int | None = None, *,
+                     incarnation: str | None = None) -> list[StoredEvent]:
         now = self._clock()
+        if incarnation is None:
+            session = self.get_session(session_id)
+            if session is None:
+                return []
+            incarnation = session.incarnation
         with self._lock:
-            items = sorted(self._events.get(session_id, {}).items())
+            items = sorted(self._events.get((session_id, incarnation), {}).items())
         events = [_copy_event(item.event) for seq, item in items if seq > after_seq and not item.expires_at < now]
         return events if limit is None else events[:limit]
 

@@ -23,6 +23,8 @@ PROTOCOL_VERSION = 1
 # Bounded so that "{prefix}-session-{sid}-browser-{cid}-history.fifo" fits SQS's 80 characters.
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,24}$")
 CLIENT_ID_PATTERN = re.compile(r"^[a-z0-9]{12}$")
+# A session id's incarnation: made each time the id is (re)created; messages of one never apply to another.
+INCARNATION_PATTERN = re.compile(r"^[a-z0-9]{1,16}$")
 SESSION_ID_MAX = 24
 CLIENT_ID_LENGTH = 12
 
@@ -55,7 +57,7 @@ EVENT_TYPES = frozenset(
 BY_REFERENCE = frozenset({MessageType.PRICE_UPDATE, MessageType.LAYOUT_UPDATE, MessageType.SNAPSHOT})
 INLINE = frozenset({MessageType.ROLE_CHANGE, MessageType.PARTICIPANTS, MessageType.SESSION_ENDED})
 
-_FIELDS = ("v", "session_id", "seq", "type", "ts", "s3_key", "url", "payload", "document")
+_FIELDS = ("v", "session_id", "seq", "type", "ts", "s3_key", "url", "payload", "document", "incarnation")
 
 
 def is_valid_session_id(value: object) -> bool:
@@ -64,6 +66,10 @@ def is_valid_session_id(value: object) -> bool:
 
 def is_valid_client_id(value: object) -> bool:
     return isinstance(value, str) and CLIENT_ID_PATTERN.match(value) is not None
+
+
+def is_valid_incarnation(value: object) -> bool:
+    return isinstance(value, str) and INCARNATION_PATTERN.match(value) is not None
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,8 @@ class Envelope:
     # A copy of the (small) document behind ``s3_key``, riding in a live message so the page need
     # not fetch it; the key stays, and the log, history and repairs carry the key alone.
     document: dict[str, Any] | None = None
+    # Absent in messages stored before incarnations existed (and for such sessions).
+    incarnation: str | None = None
 
     def __post_init__(self) -> None:
         _check(is_valid_session_id(self.session_id), f"session_id {self.session_id!r} is not a valid id")
@@ -96,6 +104,7 @@ class Envelope:
         _check(self.document is None or self.type in BY_REFERENCE,
                f"{self.type.value} carries no document; only content behind an S3 key does")
         _check(self.v == PROTOCOL_VERSION, f"unsupported message version {self.v!r}")
+        _check(self.incarnation is None or is_valid_incarnation(self.incarnation), "bad incarnation")
         if self.type in BY_REFERENCE:
             _check(self.s3_key is not None, f"{self.type.value} carries its content by S3 key")
         if self.type in INLINE:
@@ -148,6 +157,7 @@ class Envelope:
             payload=data.get("payload"),
             v=data.get("v", PROTOCOL_VERSION),
             document=data.get("document"),
+            incarnation=data.get("incarnation"),
         )
 
     @classmethod
@@ -159,9 +169,10 @@ class Envelope:
         return cls.from_dict(data)
 
 
-def end_of_history(session_id: str, last_seq: int, ts: float) -> Envelope:
+def end_of_history(session_id: str, last_seq: int, ts: float, incarnation: str | None = None) -> Envelope:
     """The marker closing a history queue: everything up to ``last_seq`` came before it."""
-    return Envelope(session_id=session_id, seq=last_seq, type=MessageType.END_OF_HISTORY, ts=ts)
+    return Envelope(session_id=session_id, seq=last_seq, type=MessageType.END_OF_HISTORY, ts=ts,
+                    incarnation=incarnation)
 
 
 def _check(condition: bool, reason: str) -> None:

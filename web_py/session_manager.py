@@ -21,7 +21,10 @@ order, duplicates and gaps belong to ``DualQueueProcessor``; the state change to
 
 Resume after a reload: the last applied state is saved in the store after every batch. On start the
 page shows it at once and the processor starts from its ``last_seq``, so the history the server
-sends again on join is dropped without a fetch up to that point — no second full replay.
+sends again on join is dropped without a fetch up to that point — no second full replay. The saved
+state names the session's incarnation: when the join answers another one (the id was re-created,
+after expiry or an end), the saved state, the document cache and any message of the other
+incarnation are discarded, whatever their sequence numbers.
 """
 
 from __future__ import annotations
@@ -136,6 +139,7 @@ class Joined:
     last_seq: int
     heartbeat_interval_s: float
     heartbeat_timeout_s: float
+    incarnation: str | None = None
 
 
 @dataclass
@@ -159,6 +163,8 @@ class Metrics:
     inline_documents: int = 0  # documents that rode in the message (no fetch)
     ack_calls: int = 0  # heartbeats that carried receipt handles
     acks_sent: int = 0  # receipt handles those heartbeats carried
+    other_incarnation: int = 0  # messages of another incarnation of the session id, dropped
+    discarded_states: int = 0  # saved states of another incarnation, discarded on join
 
 
 Listener = Callable[[PageState, View], None]
@@ -217,6 +223,8 @@ class SessionManager:
         self.direct = DirectReceiver()
         self._last_beat = 0.0  # clock() of the last answer that counted as our heartbeat
         self._refusals = 0
+        # The incarnation our state belongs to (None: not known yet, or a session from before them).
+        self.incarnation: str | None = None
         self.restore()
 
     # --- persistence -----------------------------------------------------------------------------
@@ -235,16 +243,21 @@ class SessionManager:
             if data.get("v") != STORE_VERSION:
                 return False
             state = PageState.from_dict(data["state"])
+            incarnation = data.get("incarnation")
+            if incarnation is not None and not isinstance(incarnation, str):
+                raise TypeError("incarnation must be a string")
         except (ValueError, KeyError, TypeError, AttributeError, MessageError) as exc:
             log.warning("ignoring saved state: %s", exc)
             return False
         self.state = state
+        self.incarnation = incarnation
         self.view = replace(self.view, client_id=data.get("client_id"))
         self.metrics.restored_seq = state.last_seq
         return True
 
     def save(self) -> None:
-        data = {"v": STORE_VERSION, "client_id": self.view.client_id, "state": self.state.to_dict()}
+        data = {"v": STORE_VERSION, "client_id": self.view.client_id, "incarnation": self.incarnation,
+                "state": self.state.to_dict()}
         self.store.save(self.store_key, json.dumps(data, separators=(",", ":")))
 
     # --- view ------------------------------------------------------------------------------------
@@ -285,8 +298,21 @@ class SessionManager:
             last_seq=int(data["last_seq"]),
             heartbeat_interval_s=float(data.get("heartbeat_interval_s", 5.0)),
             heartbeat_timeout_s=float(data.get("heartbeat_timeout_s", 15.0)),
+            incarnation=data.get("incarnation"),
         )
-        if joined.last_seq < self.state.last_seq:
+        if joined.incarnation != self.incarnation:
+            if self.state != PageState():
+                # The session id was re-created: what we show belongs to an earlier life of it,
+                # however its sequence numbers compare with the new log's.
+                log.warning("saved state belongs to incarnation %s, the session is %s; starting fresh",
+                            self.incarnation, joined.incarnation)
+                self.metrics.discarded_states += 1
+            self.state = PageState()
+            self.applied_seqs.clear()
+            self._documents.clear()
+            self._known_last_seq = 0
+            self.incarnation = joined.incarnation
+        elif joined.last_seq < self.state.last_seq:
             # The server's log is shorter than what we show: a different incarnation of the
             # session (e.g. a restarted local stack). Our state would hide its events; start over.
             log.warning(
@@ -355,8 +381,18 @@ class SessionManager:
             log.warning("dropping malformed %s message: %s", source, exc)
             self._ack(token)
             return
+        if not self._ours(envelope):
+            self._ack(token)
+            return
         decision: Decision | None = self.processor.offer(source, envelope, token)  # type: ignore[arg-type]
         await self._settle(decision)
+
+    def _ours(self, envelope: Envelope) -> bool:
+        """False for a message of another incarnation of the session id (counted, never applied)."""
+        if envelope.incarnation is not None and envelope.incarnation != self.incarnation:
+            self.metrics.other_incarnation += 1
+            return False
+        return True
 
     async def _settle(self, decision: Decision | None, *, repairing: bool = False) -> None:
         while decision is not None:
@@ -409,6 +445,8 @@ class SessionManager:
                 envelope = Envelope.from_dict(body)
             except MessageError as exc:
                 log.warning("repair returned a malformed event: %s", exc)
+                continue
+            if not self._ours(envelope):
                 continue
             await self._settle(self.processor.offer("repair", envelope), repairing=True)
 
@@ -602,7 +640,7 @@ class SessionManager:
                         self._set_view(connection="connecting", notice=notice)
                         await self._sleep(MISSING_SESSION_RETRY_S)
                         continue
-                    if exc.status == 410:
+                    if exc.status == 410 and await self._session_has_ended():
                         await self._finish_ended_session()
                         return
                     if exc.status == 409:
@@ -636,13 +674,25 @@ class SessionManager:
                 log.info("could not acknowledge on stop (the messages come back and are dropped): %s", exc)
                 return
 
+    async def _session_has_ended(self) -> bool:
+        """A join's 410 means "ended" — or that our queue vanished while joining (a sweep or a
+        restart raced it): only the session's status tells, and only "ended" stops the page."""
+        try:
+            status = await self.call("webpage_get_session_status")
+        except (ApiFailure, TransportError) as exc:
+            log.warning("could not read the session's status after a join's 410: %s", exc)
+            return False
+        return bool(status.get("status") == "ended")
+
     async def _finish_ended_session(self) -> None:
         """The session ended, and its queues went with it, possibly before SESSION_ENDED was read:
         take the missing tail (that event included) from the event log, which outlives the end."""
         try:
             data = await self.call("webpage_get_events", after_seq=self.state.last_seq, limit=REPAIR_LIMIT)
             for body in data.get("events", []):
-                await self._settle(self.processor.offer("repair", Envelope.from_dict(body)), repairing=True)
+                envelope = Envelope.from_dict(body)
+                if self._ours(envelope):
+                    await self._settle(self.processor.offer("repair", envelope), repairing=True)
         except (ApiFailure, TransportError, DocumentError, MessageError) as exc:
             log.warning("could not read the end of the session: %s", exc)
         if not self.state.ended:

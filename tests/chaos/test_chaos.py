@@ -1,5 +1,7 @@
-"""Chaos, small: 300 events streamed while browsers join, reload, lose polls, the master dies and a
-queue is deleted. Nothing may be lost, applied twice or out of order; all end in the same state.
+"""Chaos, small: 300 events streamed while browsers join, reload, lose polls, the master dies, a
+queue is deleted and the whole stack restarts; every browser sends a foreign cookie before ours, and
+the session id first lives an incarnation that expires and is created again. Nothing may be lost,
+applied twice or out of order; all end in the same state.
 
 The large run is ``pbfm-webpage bench --chaos`` (5,000 events); both use ``bench.chaos``.
 """
@@ -17,10 +19,18 @@ def test_coverage_counts_lost_duplicated_and_out_of_order() -> None:
     assert (bad["lost"], bad["duplicated"], bad["out_of_order"]) == (2, 1, 1)
     rejoined = coverage([("event", 1), ("join", 1), ("snapshot", 4), ("event", 5)], final=5)
     assert (rejoined["lost"], rejoined["snapshot_skipped"]) == (0, 3)
+    # A re-created session id: the earlier incarnation's seqs neither count nor cover the new ones.
+    recreated = coverage([("event", 1), ("event", 2), ("event", 3), ("incarnation", 0), ("event", 1),
+                          ("event", 2)], final=3)
+    assert (recreated["lost"], recreated["duplicated"], recreated["out_of_order"]) == (1, 0, 0)
 
 
 def test_nothing_is_lost_duplicated_or_reordered_under_chaos(stack: LocalStack) -> None:
+    assert stack.state is not None  # the run restarts it
     result = run_chaos(stack, ChaosPlan(events=300, rate=50.0, cuts=3))
+    print("chaos:", {k: result[k] for k in ("events_published", "rate_achieved", "final_seq", "lost", "duplicated",
+                                           "out_of_order", "identical_state", "equals_replay", "failover")})
+    print("\n".join(result["timeline"]))
     summary = {k: result[k] for k in ("lost", "duplicated", "out_of_order", "final_seq", "failover", "errors")}
     assert result["errors"] == [], summary
     assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0), result["browsers"]
@@ -41,3 +51,8 @@ def test_nothing_is_lost_duplicated_or_reordered_under_chaos(stack: LocalStack) 
     assert stack.requests["/api/webpage_poll_queue"] == 0
     assert all(loop["renewals"] > 0 for loop in loops), loops
     assert all(loop["inline_documents"] > 0 for loop in loops), loops
+    timeline = "\n".join(result["timeline"])
+    assert "stack restarted" in timeline and "created again" in timeline, timeline
+    # Every tab followed the new incarnation, and the foreign cookie never cost one its identity in a
+    # join loop: a handful of joins each (first, re-creation, restart, reload, deleted queue).
+    assert all(b["loop"]["joins"] <= 12 for b in result["browsers"].values()), result["browsers"]

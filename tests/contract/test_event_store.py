@@ -14,10 +14,12 @@ from tests.contract.backend import Backend
 TTL = 3600
 
 
-def client(session_id: str, client_id: str, joined_at: float, *, status: str = "active") -> ClientRecord:
+def client(session_id: str, client_id: str, joined_at: float, *, status: str = "active",
+           incarnation: str = "") -> ClientRecord:
     return ClientRecord(session_id=session_id, client_id=client_id, status=status, joined_at=joined_at,
                         last_heartbeat=joined_at, live_queue_url=f"https://q/{client_id}",
-                        history_queue_url=f"https://q/{client_id}-history", expires_at=2_000_000_000)
+                        history_queue_url=f"https://q/{client_id}-history", expires_at=2_000_000_000,
+                        incarnation=incarnation)
 
 
 def test_creating_a_session_is_idempotent_while_it_lives(backend: Backend, session_id: str) -> None:
@@ -31,11 +33,11 @@ def test_creating_a_session_is_idempotent_while_it_lives(backend: Backend, sessi
     assert first.expires_at == int(backend.clock() + TTL)
 
 
-def test_an_expired_session_is_invisible_and_replaced_but_its_old_events_still_take_their_numbers(
+def test_an_expired_session_is_invisible_and_replaced_by_a_new_incarnation_that_starts_at_one(
         backend: Backend, session_id: str) -> None:
     store = backend.store
-    store.create_session(session_id, None, 10)
-    for _ in range(3):
+    old, _ = store.create_session(session_id, None, 10)
+    for _ in range(65):
         store.append(session_id, "PRICE_UPDATE", None, {"n": 1}, 10)
     backend.clock.advance(11)
     assert store.get_session(session_id) is None
@@ -44,10 +46,26 @@ def test_an_expired_session_is_invisible_and_replaced_but_its_old_events_still_t
     assert store.events_after(session_id, 0) == []
     record, created = store.create_session(session_id, None, TTL)
     assert created and record.seq == 0
-    # Neither TTL deletes items promptly: the new event skips the numbers its predecessor used.
+    assert record.incarnation and record.incarnation != old.incarnation
+    # Neither TTL deletes items promptly, yet the new log neither collides with nor shows them.
     appended = store.append(session_id, "PRICE_UPDATE", None, {"n": 2}, TTL)
-    assert appended.event.seq == 4
-    assert [e.seq for e in store.events_after(session_id, 0)] == [4]
+    assert (appended.event.seq, appended.event.incarnation) == (1, record.incarnation)
+    assert [(e.seq, e.payload) for e in store.events_after(session_id, 0)] == [(1, {"n": 2})]
+    assert store.require_session(session_id).seq == 1
+
+
+def test_an_ended_session_is_replaced_at_once_by_a_new_incarnation(backend: Backend, session_id: str) -> None:
+    store = backend.store
+    old, _ = store.create_session(session_id, None, TTL)
+    store.append(session_id, "PRICE_UPDATE", None, {"n": 1}, TTL)
+    store.put_client(client(session_id, "aaaaaaaaaaaa", 1.0, incarnation=old.incarnation))
+    store.mark_ended(session_id)
+    record, created = store.create_session(session_id, "again", TTL)
+    assert created and record.active and record.seq == 0 and record.incarnation != old.incarnation
+    assert store.events_after(session_id, 0) == []
+    # Browsers are keyed by client id (which differs per incarnation) and carry their incarnation.
+    assert [c.incarnation for c in store.list_clients(session_id)] == [old.incarnation]
+    assert store.append(session_id, "PRICE_UPDATE", None, {"n": 2}, TTL).event.seq == 1
 
 
 def test_an_ended_session_is_gone_but_readable(backend: Backend, session_id: str) -> None:
@@ -110,14 +128,15 @@ def test_concurrent_writers_get_distinct_gapless_sequence_numbers(backend: Backe
 def test_the_fan_out_set_is_one_item_per_browser_behind_a_version_the_append_returns(
         backend: Backend, session_id: str) -> None:
     store = backend.store
-    store.create_session(session_id, None, TTL)
-    assert store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a") == 1
-    assert store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b") == 2
-    assert store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b") == 3
+    inc = store.create_session(session_id, None, TTL)[0].incarnation
+    assert store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a", incarnation=inc) == 1
+    assert store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b", incarnation=inc) == 2
+    assert store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b", incarnation=inc) == 3
     assert store.append(session_id, "PRICE_UPDATE", None, None, TTL).fanout_version == 3
     assert store.fanout(session_id) == (3, {"aaaaaaaaaaaa": "https://q/a", "bbbbbbbbbbbb": "https://q/b"})
-    assert store.remove_from_fanout(session_id, "aaaaaaaaaaaa") == 4
-    assert store.remove_from_fanout(session_id, "cccccccccccc") == 5
+    assert store.fanout(session_id, incarnation=inc) == store.fanout(session_id)
+    assert store.remove_from_fanout(session_id, "aaaaaaaaaaaa", incarnation=inc) == 4
+    assert store.remove_from_fanout(session_id, "cccccccccccc", incarnation=inc) == 5
     assert store.append(session_id, "PRICE_UPDATE", None, None, TTL).fanout_version == 5
     assert store.fanout(session_id) == (5, {"bbbbbbbbbbbb": "https://q/b"})
     assert store.require_session(session_id).fanout_version == 5
@@ -125,11 +144,41 @@ def test_the_fan_out_set_is_one_item_per_browser_behind_a_version_the_append_ret
 
 def test_a_recreated_session_does_not_inherit_its_predecessors_fan_out(backend: Backend, session_id: str) -> None:
     store = backend.store
-    store.create_session(session_id, None, 10)
-    store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a")
+    old = store.create_session(session_id, None, 10)[0].incarnation
+    store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a", incarnation=old)
     backend.clock.advance(11)
     store.create_session(session_id, None, TTL)
     assert store.fanout(session_id) == (0, {})
+
+
+def test_an_ended_and_recreated_session_starts_its_metadata_afresh(backend: Backend, session_id: str) -> None:
+    # Ended, its items are still live (no TTL has passed): only the incarnation keeps them apart.
+    store = backend.store
+    old = store.create_session(session_id, None, TTL)[0].incarnation
+    store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a", incarnation=old)
+    assert store.set_master(session_id, "aaaaaaaaaaaa", None)
+    store.bump_roster(session_id)
+    assert store.claim_roster(session_id, 0, 3.5) and store.mark_roster_announced(session_id, 1, seq=9)
+    assert store.claim_sweep(session_id, 0, 4.5)
+    now = backend.clock()
+    assert store.claim_refresh(session_id, now - 60, now)
+    store.append(session_id, "PRICE_UPDATE", None, None, TTL)
+    assert store.set_snapshot(session_id, 1, "snap/old")
+    store.mark_ended(session_id)
+    record, created = store.create_session(session_id, None, TTL)
+    assert created and record.incarnation != old
+    assert (record.seq, record.master_client_id, record.master_heartbeat, record.fanout_version) == (0, None, 0, 0)
+    assert (record.roster_version, record.roster_announced, record.roster_announced_at) == (0, 0, 0)
+    assert (record.last_sweep, record.snapshot_seq, record.snapshot_key) == (0, 0, None)
+    assert store.fanout(session_id) == (0, {})
+    # The old incarnation's set is still its own (nothing reads it once the id lives again).
+    assert store.fanout(session_id, incarnation=old)[1] == {"aaaaaaaaaaaa": "https://q/a"}
+    assert store.events_after(session_id, 0) == []
+    assert [e.seq for e in store.events_after(session_id, 0, incarnation=old)] == [1]
+    # A refresh claimed just now in the old incarnation does not hold back the new one's.
+    assert store.claim_refresh(session_id, now - 60, now)
+    # The new incarnation's announcements are recorded from its own first seq on.
+    assert store.mark_roster_announced(session_id, 1, seq=1)
 
 
 def test_the_masters_heartbeat_is_on_metadata(backend: Backend, session_id: str) -> None:
@@ -312,3 +361,11 @@ def test_recent_sessions_are_live_ones_newest_first_and_bounded(backend: Backend
     assert len(store.recent_sessions(2)) <= 2
     assert [r.session_id for r in store.recent_sessions(1)] != [old]
     assert store.recent_sessions(0) == []
+def test_a_session_is_replaceable_as_soon_as_it_reads_as_expired(backend: Backend, session_id: str) -> None:
+    # Half a second past expires_at: invisible to reads, so creating it again must not be refused.
+    store = backend.store
+    store.create_session(session_id, None, 10)
+    backend.clock.advance(10.5)
+    assert store.get_session(session_id) is None
+    record, created = store.create_session(session_id, None, TTL)
+    assert created and record.active

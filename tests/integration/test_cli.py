@@ -7,16 +7,20 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 
-def start(*args: str) -> tuple[subprocess.Popen[str], str]:
+def start(*args: str, state_dir: str | None = None, port: int = 0) -> tuple[subprocess.Popen[str], str]:
+    # Never the project's own .pbfm-state: a directory of the test's (or of this start) unless given.
+    state = ["--state-dir", state_dir or tempfile.mkdtemp(prefix="pbfm-cli-state-")]
     process = subprocess.Popen(
-        [sys.executable, "-m", "pbfm_tooling.cli", *args, "--port", "0"],
+        [sys.executable, "-m", "pbfm_tooling.cli", *args, *state, "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stdout is not None
@@ -68,3 +72,27 @@ def test_demo_creates_the_demo_session_and_keeps_the_price_moving(demo: str) -> 
         time.sleep(0.3)
     page = httpx.get(f"{demo}/session/demo")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+
+
+def test_serve_keeps_sessions_events_and_cookies_across_a_restart(tmp_path: Path) -> None:
+    state = str(tmp_path / "state")
+    process, base_url = start("serve", "--price-source", "simulated", state_dir=state)
+    try:
+        with httpx.Client(base_url=base_url) as browser:
+            assert browser.post("/api/webpage_create_session", json={"session_id": "kept"}).json()["created"]
+            joined = browser.post("/api/webpage_join_session", json={"session_id": "kept"}).json()
+            cookies = browser.cookies
+    finally:
+        stop(process)
+    process, again_url = start("serve", "--price-source", "simulated", state_dir=state,
+                               port=int(base_url.rsplit(":", 1)[1]))
+    try:
+        assert again_url == base_url  # the same ports: open pages' URLs stay right
+        with httpx.Client(base_url=again_url, cookies=cookies) as browser:
+            created = browser.post("/api/webpage_create_session", json={"session_id": "kept"}).json()
+            assert created["created"] is False and created["last_seq"] == joined["last_seq"]
+            rejoined = browser.post("/api/webpage_join_session", json={"session_id": "kept"}).json()
+            assert rejoined["client_id"] == joined["client_id"], "the cookie stayed valid"
+            assert rejoined["incarnation"] == joined["incarnation"]
+    finally:
+        stop(process)

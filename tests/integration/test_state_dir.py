@@ -131,3 +131,31 @@ def test_the_cookie_secret_is_made_once_and_private(tmp_path: Path) -> None:
     assert len(secret) == 64 and StateDirectory(tmp_path / "state").cookie_secret() == secret
     mode = os.stat(tmp_path / "state" / "cookie-secret").st_mode
     assert stat.S_IMODE(mode) == 0o600
+
+
+def test_a_second_save_downloads_only_new_documents_and_keeps_the_rest(fresh_aws: Callable[[], Aws],
+                                                                        tmp_path: Path) -> None:
+    first = fresh_aws()
+    first.s3.put_object(Bucket=first.bucket, Key="sessions/s/prices/1.json", Body=b'{"a":1}',
+                        ContentType="application/json")
+    state = StateDirectory(tmp_path / "state")
+    state.save(first.s3, first.dynamodb, table=first.table, bucket=first.bucket)
+    first.s3.put_object(Bucket=first.bucket, Key="sessions/s/prices/2.json", Body=b'{"b":2}',
+                        ContentType="application/json")
+    fetched: list[str] = []
+    original = first.s3.get_object
+
+    def counting_get(**kwargs: Any) -> Any:
+        fetched.append(kwargs["Key"])
+        return original(**kwargs)
+
+    first.s3.get_object = counting_get
+    try:
+        state.save(first.s3, first.dynamodb, table=first.table, bucket=first.bucket)
+    finally:
+        first.s3.get_object = original
+    assert fetched == ["sessions/s/prices/2.json"]
+    second = fresh_aws()
+    restored = state.restore(second.s3, second.dynamodb, table=second.table, bucket=second.bucket)
+    assert restored.objects == 2
+    assert _objects(second) == _objects(first)

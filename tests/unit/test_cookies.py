@@ -103,3 +103,25 @@ def test_no_header_and_invalid_session_ids() -> None:
 def test_cookie_values_keeps_every_value_in_order() -> None:
     assert cookies.cookie_values("a=1; b=2; a=3; a; =a; a=", "a") == ["1", "3", ""]
     assert cookies.cookie_values('a="x"; a="; a=""', "a") == ["x", '"', ""]
+
+
+def test_a_cookie_names_its_incarnation_and_cannot_be_moved_to_another() -> None:
+    issued = cookies.issue(SECRET, SESSION, BROWSER, max_age_s=60, secure=False, incarnation="1a2b3c4d")
+    pair = issued.split(";", 1)[0]
+    value = pair.split("=", 1)[1]
+    assert value.startswith(f"{BROWSER}.1a2b3c4d.")
+    assert cookies.verified_identity(SECRET, SESSION, f"{FOREIGN[0]}; {pair}") == (BROWSER, "1a2b3c4d")
+    # The incarnation is signed: claiming another (or none) with the same signature fails.
+    signature = value.rsplit(".", 1)[1]
+    for forged in (f"{BROWSER}.9f9f9f9f.{signature}", f"{BROWSER}.{signature}", f"{BROWSER}..{signature}",
+                   f"{BROWSER}.UPPER.{signature}"):
+        assert cookies.verified_identity(SECRET, SESSION, f"{NAME}={forged}") is None, forged
+    # Cookies issued before incarnations still verify, as incarnation "".
+    assert cookies.verified_identity(SECRET, SESSION, OURS) == (BROWSER, "")
+
+
+def test_client_ids_differ_per_incarnation_and_stay_put_within_one() -> None:
+    ids = {inc: cookies.client_id_for(SECRET, SESSION, BROWSER, "tab", inc) for inc in ("", "1a2b3c4d", "5e6f7a8b")}
+    assert len(set(ids.values())) == 3
+    assert cookies.client_id_for(SECRET, SESSION, BROWSER, "tab", "1a2b3c4d") == ids["1a2b3c4d"]
+    assert cookies.client_id_for(SECRET, SESSION, BROWSER, "tab") == ids[""]

@@ -102,7 +102,7 @@ def test_stale_browsers_are_removed_with_their_queues(service: SessionService, c
     heartbeat_for(service, clock, 2 * SETTINGS.stale_after_s, alive.client_id)
     record = service.store.get_client(SID, silent.client_id)
     assert record is not None and record.active and service.queues.exists(silent.live_queue_url)
-    assert [p.client_id for p in service.live_participants(SID, alive.client_id)] == [alive.client_id]
+    assert [p.client_id for p in service.live_participants(service.store.require_session(SID))] == [alive.client_id]
     service.store.touch_client(SID, silent.client_id)
     heartbeat_for(service, clock, SETTINGS.stale_after_s - 10, alive.client_id, sweeping=True)
     record = service.store.get_client(SID, silent.client_id)

@@ -268,7 +268,7 @@ def test_the_tab_cap_counts_tabs_of_one_browser(backends: Backends, clock: Manua
     with pytest.raises(SessionFull, match="2 tabs"):
         service.join(SID, None, browser_id="a" * 16)
     service.join(SID, None, browser_id="b" * 16)
-    assert service.store.slots(SID, f"{service.store.require_session(SID).created_at!r}#viewers") == 3
+    assert service.store.slots(SID, f"{service.store.require_session(SID).incarnation}#viewers") == 3
 
 
 def test_a_full_session_is_a_409_with_a_message_over_rest(clock: ManualClock) -> None:
