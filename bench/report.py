@@ -47,6 +47,15 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
     boot = figures.get("boot")
     row("boot: page load → first price", boot.get("first_price", {}).get("p50_ms") if boot else None,
         targets["boot_ms"], "ms")
+    cost = figures.get("cost")
+    if "cost_dollars_per_viewer_month" in targets:
+        row("AWS $ per viewer-month at 1 update/s", cost["total_dollars_per_viewer_month"] if cost else None,
+            targets["cost_dollars_per_viewer_month"], "$")
+        row("  its floor (SQS send + receive per update)", cost["floor_per_viewer_month"]["dollars_fifo"]
+            if cost else None, targets["cost_dollars_per_viewer_month"], "$")
+        idle = (cost or {}).get("idle_viewer")
+        row("idle viewer: calls to our server per minute", idle["rest_requests_per_viewer_minute"] if idle else None,
+            targets["idle_calls_per_viewer_minute"], "")
     return rows
 
 
@@ -96,9 +105,21 @@ def _figures_table(result: dict[str, Any]) -> list[str]:
                      f"({idle['viewers']} pages, {idle['seconds']:.0f} s)")
     cost = figures.get("cost")
     if cost:
-        lines.append(f"AWS cost model: ${cost['total_dollars_per_viewer_month']} per viewer-month at 1 update/s "
-                     f"({cost['viewers']} viewers, {cost['seconds']:.0f} s counted; "
-                     f"{cost['dollars_per_viewer_month']})")
+        floor = cost["floor_per_viewer_month"]
+        lines.append(f"AWS cost model: ${cost['total_dollars_per_viewer_month']} per viewer-month at "
+                     f"{cost['per_viewer_minute']['updates']:g} updates/min ({cost['viewers']} viewers, "
+                     f"{cost['seconds']:.0f} s counted; {cost['dollars_per_viewer_month']})")
+        lines.append(f"  its floor (SQS send + receive per update): ${floor['dollars_fifo']} FIFO, "
+                     f"${floor['dollars_standard_queue']} standard; {cost['over_floor']}x the floor")
+        for at in cost.get("at_rates", []):
+            per_minute = at.get("updates_per_minute", round(at["updates_per_s"] * 60, 2))  # (older results)
+            lines.append(f"  projected at {per_minute:g} updates/min: "
+                         f"${at['total_dollars_per_viewer_month']} (HTTP API instead of REST: "
+                         f"${at['total_with_http_api']}; floor ${at['floor_dollars_fifo']})")
+        idle = cost.get("idle_viewer")
+        if idle:
+            lines.append(f"  idle viewer: {idle['rest_requests_per_viewer_minute']} calls/min to us, "
+                         f"{idle['sqs_receives_per_viewer_minute']} SQS receives/min")
     for name in ("update_latency", "boot"):
         if figures.get(name, {}).get("missing"):
             lines.append(f"  {name} missing: {figures[name]['missing']}")

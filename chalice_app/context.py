@@ -29,7 +29,8 @@ def build_service(settings: Settings) -> SessionService:
         S3BlobStore(clients.s3, settings.bucket_name, presigner=clients.s3_presigner),
         receive_signer=ReceiveUrlSigner(clients.credentials, region=settings.region,
                                         endpoint=settings.browser_endpoint_url,
-                                        lifetime_s=settings.receive_url_lifetime_s),
+                                        lifetime_s=settings.receive_url_lifetime_s,
+                                        live_visibility_s=settings.live_visibility_s),
     )
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalice_app.content_schema import VOCABULARY
 from chalice_app.roles import Role
 from web_py.content import MAX_SHORT_TEXT, Layout, PriceQuote
 from web_py.messages import CLIENT_ID_PATTERN, SESSION_ID_PATTERN
+from web_py.pending_acks import MAX_ACKS_PER_CALL
 
 SessionId = Annotated[
     str,
@@ -114,12 +115,35 @@ class BrowserQueuesInfo(BaseModel):
 
 
 class QueueMessage(BaseModel):
-    receipt_handle: str = Field(description="Pass it to webpage_delete_message once applied")
+    receipt_handle: str = Field(description="Acknowledge it once applied (webpage_send_heartbeat's `acks`)")
     body: dict[str, object] = Field(description="The message: one event envelope")
 
 
 class Polled(BaseModel):
     messages: list[QueueMessage] = Field(description="Up to max_messages messages, in order")
+
+
+AckedHandles = Annotated[list[ReceiptHandle], Field(
+    max_length=MAX_ACKS_PER_CALL, json_schema_extra={"uniqueItems": True},
+    description="Receipt handles of applied messages from this queue")]
+
+
+class Acknowledgements(BaseModel):
+    """Receipt handles of messages this browser has applied, by queue: the heartbeat deletes them."""
+
+    model_config = ConfigDict(extra="forbid")
+    live: AckedHandles = []
+    history: AckedHandles = []
+
+    @model_validator(mode="after")
+    def _one_call_s_worth(self) -> Acknowledgements:
+        if len(self.live) + len(self.history) > MAX_ACKS_PER_CALL:
+            raise ValueError(f"at most {MAX_ACKS_PER_CALL} receipt handles per call (live and history together)")
+        for handles in (self.live, self.history):
+            # SQS refuses a whole batch that names one receipt twice: the caller's mistake, refused here.
+            if len(set(handles)) != len(handles):
+                raise ValueError("each receipt handle may appear only once")
+        return self
 
 
 class Heartbeat(BaseModel):
@@ -128,6 +152,8 @@ class Heartbeat(BaseModel):
     server_time: float = Field(description="The server's clock, epoch seconds")
     last_seq: int = Field(description="The session's last event; a page behind it repairs the gap")
     receive_urls: ReceiveUrls | None = Field(default=None, description="Fresh presigned receives (renewals)")
+    acknowledged: int = Field(default=0, description="How many of the messages named in `acks` were deleted "
+                              "(a handle whose visibility timeout passed deletes nothing: the message comes back)")
 
 
 class Deleted(BaseModel):

@@ -14,6 +14,7 @@ from chalice_app.blobs import KEY_PREFIXES, generate_key
 from chalice_app.caller import Caller
 from chalice_app.errors import InvalidInput, NotFound, PayloadTooLarge
 from chalice_app.models import (
+    Acknowledgements,
     BrowserQueuesInfo,
     ClientId,
     ControlTransferred,
@@ -360,8 +361,9 @@ def webpage_poll_queue(
 ) -> Polled:
     """Long-poll this browser's own live or history queue (identity from the session cookie).
 
-    Returns up to `max_messages` in order; delete each after applying it. 410 means the queue is
-    gone: join the session again.
+    Returns up to `max_messages` in order; acknowledge them once applied (the next heartbeat's
+    `acks`: live messages stay invisible for several heartbeat intervals meanwhile). 410 means the
+    queue is gone: join the session again.
     """
     raw = service.poll(session_id, caller.require_client(), queue, wait_seconds, max_messages)
     return Polled(messages=[QueueMessage(receipt_handle=h, body=json.loads(b)) for h, b in raw])
@@ -388,10 +390,11 @@ def webpage_delete_message(
     *,
     service: SessionService,
 ) -> Deleted:
-    """Acknowledge applied messages on this browser's own queue.
+    """Acknowledge applied messages on this browser's own queue, at once.
 
-    With `heartbeat: true` the acknowledgement also counts as this browser's heartbeat and answers
-    what `webpage_send_heartbeat` would (role, last_seq, renewed receive URLs), saving that call.
+    The page acknowledges with its heartbeat instead (`webpage_send_heartbeat`'s `acks`: one call
+    per interval however many messages); this remains for clients that delete as they go. With
+    `heartbeat: true` it also counts as this browser's heartbeat and answers what the heartbeat would.
     """
     client_id = caller.require_client()
     deleted = service.delete(session_id, client_id, queue, receipt_handles)
@@ -399,13 +402,25 @@ def webpage_delete_message(
 
 
 @api_function(protocols=["rest"])
-def webpage_send_heartbeat(session_id: SessionId, caller: Caller, *, service: SessionService) -> Heartbeat:
-    """Tell the server this browser is alive; returns its current role.
+def webpage_send_heartbeat(
+    session_id: SessionId, caller: Caller, acks: Acknowledgements | None = None, *, service: SessionService
+) -> Heartbeat:
+    """Tell the server this browser is alive; returns its current role and fresh receive URLs.
+
+    `acks` carries the receipt handles of the messages applied since the last heartbeat (live and
+    history, at most 50 in all): they are deleted from this browser's queues, so one call per
+    heartbeat interval acknowledges everything. A live message stays invisible for several
+    intervals after it is received, so it is not handed out again while its handle waits here.
 
     Heartbeats also drive failover: a master silent for longer than the timeout is replaced by the
     longest-connected live observer, and every page receives a ROLE_CHANGE event.
     """
-    return _heartbeat(service, session_id, caller.require_client())
+    client_id = caller.require_client()
+    beat = _heartbeat(service, session_id, client_id)
+    if acks is not None:
+        beat.acknowledged = sum(service.delete(session_id, client_id, queue, handles)
+                                for queue, handles in (("history", acks.history), ("live", acks.live)) if handles)
+    return beat
 
 
 def _heartbeat(service: SessionService, session_id: str, client_id: str) -> Heartbeat:

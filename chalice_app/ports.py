@@ -228,10 +228,13 @@ class EventStore(Protocol):
 
 
 class BrowserQueues(Protocol):
-    """Each browser's two FIFO queues (live and history), one message group each.
+    """Each browser's two FIFO queues (live and history).
 
-    ``send``/``send_all`` raise ``QueueMissing`` for a deleted queue; ``receive``/``delete`` raise
-    ``Gone``; ``delete_queue`` of a missing queue does nothing.
+    ``send`` (a live event) puts its message in a message group of its own, so a received message
+    not yet deleted holds nothing back; ``send_all`` (a history) puts its messages in one group, in
+    order, so a batch in flight holds back the rest. ``send``/``send_all`` raise ``QueueMissing`` for
+    a deleted queue; ``receive``/``delete`` raise ``Gone``; ``delete_queue`` of a missing queue does
+    nothing.
     """
 
     def names(self, session_id: str, client_id: str) -> tuple[str, str]: ...
@@ -246,8 +249,10 @@ class BrowserQueues(Protocol):
 
     def send_all(self, url: str, envelopes: Sequence[Envelope], dedup_prefix: str) -> None: ...
 
-    def receive(self, url: str, wait_seconds: int, max_messages: int) -> list[tuple[str, str]]:
-        """Up to ``max_messages`` (receipt handle, body) in order; they stay invisible for the visibility timeout."""
+    def receive(self, url: str, wait_seconds: int, max_messages: int, *, visibility_timeout_s: int | None = None
+                ) -> list[tuple[str, str]]:
+        """Up to ``max_messages`` (receipt handle, body) in order; they stay invisible for
+        ``visibility_timeout_s`` (None: the queue's own visibility timeout)."""
         ...
 
     def delete(self, url: str, receipt_handles: Sequence[str]) -> int:

@@ -13,8 +13,17 @@ from chalice_app.errors import Conflict, Gone
 from chalice_app.ports import QueueMissing, QueuePair
 from web_py.messages import Envelope
 
-# One group per queue: SQS keeps the whole queue in order and hands out one batch at a time.
-GROUP_ID = "events"
+# The history queue is one message group: SQS hands a join's history out in order, a batch at a
+# time (the page deletes each batch before it asks for the next).
+HISTORY_GROUP_ID = "events"
+
+
+def live_group_id(dedup_id: str) -> str:
+    """A group of its own for each live message. The page acknowledges live messages with its next
+    heartbeat, seconds later; in a shared group the first unacknowledged one would hold back every
+    message behind it until then. SQS then promises no order across messages, which the page does
+    not need from it: it sorts each batch and repairs a gap by sequence number."""
+    return f"event-{dedup_id}"
 SQS_NAME_LIMIT = 80
 SQS_BATCH = 10
 
@@ -84,7 +93,7 @@ class SqsBrowserQueues:
     def send(self, url: str, envelope: Envelope, dedup_id: str) -> None:
         with aws_errors("sending to a queue"), _missing_as(url):
             self._sqs.send_message(
-                QueueUrl=url, MessageBody=envelope.to_json(), MessageGroupId=GROUP_ID,
+                QueueUrl=url, MessageBody=envelope.to_json(), MessageGroupId=live_group_id(dedup_id),
                 MessageDeduplicationId=dedup_id,
             )
 
@@ -96,7 +105,7 @@ class SqsBrowserQueues:
                 {
                     "Id": str(i),
                     "MessageBody": env.to_json(),
-                    "MessageGroupId": GROUP_ID,
+                    "MessageGroupId": HISTORY_GROUP_ID,
                     "MessageDeduplicationId": f"{dedup_prefix}-{start + i}",
                 }
                 for i, env in enumerate(chunk)
@@ -108,10 +117,12 @@ class SqsBrowserQueues:
                 failed = result["Failed"][0]
                 raise QueueMissing(f"{url}: batch entry failed: {failed.get('Code')}")
 
-    def receive(self, url: str, wait_seconds: int, max_messages: int) -> list[tuple[str, str]]:
+    def receive(self, url: str, wait_seconds: int, max_messages: int, *, visibility_timeout_s: int | None = None
+                ) -> list[tuple[str, str]]:
+        visibility = {} if visibility_timeout_s is None else {"VisibilityTimeout": visibility_timeout_s}
         try:
             response = self._sqs.receive_message(
-                QueueUrl=url, WaitTimeSeconds=wait_seconds, MaxNumberOfMessages=max_messages,
+                QueueUrl=url, WaitTimeSeconds=wait_seconds, MaxNumberOfMessages=max_messages, **visibility,
             )
         except ClientError as exc:
             if is_queue_missing(exc):

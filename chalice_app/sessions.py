@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 QUEUE_URL_CACHE = 4096
 FANOUT_CACHE = 1024
+# SQS deletes at most ten receipts per DeleteMessageBatch.
+DELETE_BATCH = 10
 # Stale browsers are removed a few at a time, with a pause between: other sessions' requests
 # share the process (locally, moto's too) and must not wait behind a long removal.
 REMOVAL_BATCH = 10
@@ -532,16 +534,21 @@ class SessionService:
     def poll(self, session_id: str, client_id: str, queue: str, wait_s: int, max_messages: int
              ) -> list[tuple[str, str]]:
         url = self._known_queue(session_id, client_id, queue)
+        # Live messages are acknowledged with the next heartbeat: hidden until well after it (the
+        # presigned live receive asks the same); history keeps the queue's short default.
+        visibility = self.settings.live_visibility_s if queue == "live" else None
         try:
-            return self.queues.receive(url, wait_s, max_messages)
+            return self.queues.receive(url, wait_s, max_messages, visibility_timeout_s=visibility)
         except Gone:
             self._forget_queues(session_id, client_id)
             raise
 
     def delete(self, session_id: str, client_id: str, queue: str, receipts: Sequence[str]) -> int:
+        """Delete by receipt handle, ten per SQS request (DeleteMessageBatch's limit)."""
         url = self._known_queue(session_id, client_id, queue)
         try:
-            return self.queues.delete(url, receipts)
+            return sum(self.queues.delete(url, receipts[start:start + DELETE_BATCH])
+                       for start in range(0, len(receipts), DELETE_BATCH))
         except Gone:
             self._forget_queues(session_id, client_id)
             raise

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from chalice_app.presign import MAX_VISIBILITY_TIMEOUT_S
 
 DEFAULT_TABLE = "pb-fm-webpage-sessions"
 DEFAULT_BUCKET = "pb-fm-webpage-mvp-assets"
@@ -47,8 +50,15 @@ class Settings:
     participant_sends_per_s: float = 50.0
     max_viewers: int = 1000
     max_tabs_per_browser: int = 8
-    # Short, so a poll cut mid-flight only holds a FIFO queue back for this long.
+    # The queues' own visibility timeout, which the history receives use: short, so a poll cut
+    # mid-flight holds the history queue (one message group) back only this long.
     queue_visibility_timeout_s: int = 10
+    # How long a received live message stays hidden: the page acknowledges it with its next
+    # heartbeat, up to an interval later (two or more when a beat fails), so this must outlast a few
+    # intervals or messages would come back in steady state. A message lost in a cut poll hides
+    # nothing behind it (a group per live message); the page repairs the gap by REST meanwhile.
+    # None: four intervals and at least 30 s (60 s at the 15 s interval).
+    live_visibility_timeout_s: int | None = None
     session_ttl_s: int = 24 * 3600
     max_message_bytes: int = 256 * 1024
     snapshot_every: int = 50
@@ -67,6 +77,20 @@ class Settings:
     view_origins: tuple[str, ...] = ()
     # A view's token lives this long unless renewed; every answer past half its life renews it.
     view_token_lifetime_s: int = 900
+
+    def __post_init__(self) -> None:
+        explicit = self.live_visibility_timeout_s
+        if explicit is not None and not 2 * self.heartbeat_interval_s <= explicit <= MAX_VISIBILITY_TIMEOUT_S:
+            raise ValueError(f"PBFM_LIVE_VISIBILITY_TIMEOUT must be at least twice the heartbeat interval "
+                             f"({self.heartbeat_interval_s:g} s) and at most {MAX_VISIBILITY_TIMEOUT_S} s, "
+                             f"not {explicit}: live messages are acknowledged with the next heartbeat")
+
+    @property
+    def live_visibility_s(self) -> int:
+        """The visibility timeout of live receives (the presigned one and the server's fallback poll)."""
+        if self.live_visibility_timeout_s is not None:
+            return self.live_visibility_timeout_s
+        return min(MAX_VISIBILITY_TIMEOUT_S, max(30, math.ceil(4 * self.heartbeat_interval_s)))
 
     @property
     def browser_endpoint_url(self) -> str | None:
@@ -110,6 +134,8 @@ class Settings:
             queue_visibility_timeout_s=int(
                 get("PBFM_QUEUE_VISIBILITY_TIMEOUT", str(defaults.queue_visibility_timeout_s))
             ),
+            live_visibility_timeout_s=int(env["PBFM_LIVE_VISIBILITY_TIMEOUT"])
+            if env.get("PBFM_LIVE_VISIBILITY_TIMEOUT") else None,
             session_ttl_s=int(get("PBFM_SESSION_TTL", str(defaults.session_ttl_s))),
             max_message_bytes=int(get("PBFM_MAX_MESSAGE_BYTES", str(defaults.max_message_bytes))),
             snapshot_every=int(get("PBFM_SNAPSHOT_EVERY", str(defaults.snapshot_every))),

@@ -7,8 +7,9 @@ against these and against the boto3 implementations on a real moto server, so th
 - event store: items stay after their TTL (AWS deletes lazily, moto never) and reads filter them;
   a sequence number is taken by a put-if-absent of the event within the session's incarnation, so
   a re-created session id (a new incarnation) starts its log at 1 beside its predecessor's leftovers;
-- queues: one FIFO message group per queue (a group with a message in flight hands out nothing
-  after it), visibility timeout and redelivery on the injected clock, a fresh receipt handle per
+- queues: FIFO message groups as the SQS queues use them (a live message in a group of its own,
+  a history in one group: a group with a message in flight hands out nothing after it), visibility
+  timeouts (the queue's, or the receive's) and redelivery on the injected clock, a fresh receipt handle per
   receive (as on moto, an earlier one still deletes), deduplication by id, long polls that return when a message
   arrives, deleted queues answer as missing;
 - blobs: JSON documents by key (a missing key is an ``UpstreamError``, like S3's NoSuchKey through
@@ -41,7 +42,7 @@ from chalice_app.ports import (
     StoredEvent,
     required_session,
 )
-from chalice_app.queues import queue_names
+from chalice_app.queues import HISTORY_GROUP_ID, live_group_id, queue_names
 from chalice_app.sessions import SessionService
 from chalice_app.settings import Settings
 from web_py.messages import Envelope
@@ -358,6 +359,7 @@ def _copy_event(event: StoredEvent) -> StoredEvent:
 class _Message:
     body: str
     dedup_id: str
+    group: str
     sent_at: float
     visible_at: float = 0.0
     # Every receipt handed out for it: as on moto, any of them deletes it.
@@ -372,7 +374,7 @@ class _Queue:
 
 
 class MemoryBrowserQueues:
-    """FIFO queues with one message group each, on the injected clock."""
+    """FIFO queues, grouped as ``SqsBrowserQueues`` groups them, on the injected clock."""
 
     def __init__(self, prefix: str, visibility_timeout_s: int = 10, clock: Clock = time.time) -> None:
         self._prefix = prefix
@@ -400,51 +402,54 @@ class MemoryBrowserQueues:
             return url in self._queues
 
     def send(self, url: str, envelope: Envelope, dedup_id: str) -> None:
-        self._send(url, [(envelope, dedup_id)])
+        self._send(url, [(envelope, dedup_id, live_group_id(dedup_id))])
 
     def send_all(self, url: str, envelopes: Sequence[Envelope], dedup_prefix: str) -> None:
-        self._send(url, [(env, f"{dedup_prefix}-{i}") for i, env in enumerate(envelopes)])
+        self._send(url, [(env, f"{dedup_prefix}-{i}", HISTORY_GROUP_ID) for i, env in enumerate(envelopes)])
 
-    def _send(self, url: str, entries: Sequence[tuple[Envelope, str]]) -> None:
+    def _send(self, url: str, entries: Sequence[tuple[Envelope, str, str]]) -> None:
         now = self._clock()
         with self._changed:
             queue = self._queues.get(url)
             if queue is None:
                 raise QueueMissing(url)
-            for envelope, dedup_id in entries:
+            for envelope, dedup_id, group in entries:
                 first = queue.dedup.get(dedup_id)
                 if first is not None and now - first < DEDUP_WINDOW_S:
                     continue
                 queue.dedup[dedup_id] = now
-                queue.messages.append(_Message(envelope.to_json(), dedup_id, now))
+                queue.messages.append(_Message(envelope.to_json(), dedup_id, group, now))
             self._changed.notify_all()
 
-    def receive(self, url: str, wait_seconds: int, max_messages: int) -> list[tuple[str, str]]:
+    def receive(self, url: str, wait_seconds: int, max_messages: int, *, visibility_timeout_s: int | None = None
+                ) -> list[tuple[str, str]]:
         # The long poll waits in real time (it is I/O); visibility follows the injected clock.
+        visibility = self._visibility if visibility_timeout_s is None else visibility_timeout_s
         deadline = time.monotonic() + wait_seconds
         with self._changed:
             while True:
                 queue = self._queues.get(url)
                 if queue is None:
                     raise Gone("This browser's queue no longer exists; join the session again.")
-                batch = self._take(queue, max_messages)
+                batch = self._take(queue, max_messages, visibility)
                 remaining = deadline - time.monotonic()
                 if batch or remaining <= 0:
                     return batch
                 self._changed.wait(remaining)
 
-    def _take(self, queue: _Queue, max_messages: int) -> list[tuple[str, str]]:
+    def _take(self, queue: _Queue, max_messages: int, visibility: int) -> list[tuple[str, str]]:
         now = self._clock()
-        # One message group: while its head is in flight, nothing behind it may be handed out.
-        if queue.messages and queue.messages[0].visible_at > now:
-            return []
+        # A group with a message in flight hands out nothing after it (as moto and SQS do).
+        held = {message.group for message in queue.messages if message.visible_at > now}
         batch: list[tuple[str, str]] = []
         for message in queue.messages:
-            if len(batch) >= max_messages or message.visible_at > now:
+            if len(batch) >= max_messages:
                 break
+            if message.visible_at > now or message.group in held:
+                continue
             receipt = f"memory-receipt-{next(self._receipts)}"
             message.receipts.add(receipt)
-            message.visible_at = now + self._visibility
+            message.visible_at = now + visibility
             batch.append((receipt, message.body))
         return batch
 

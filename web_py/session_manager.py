@@ -4,8 +4,14 @@ Polling is direct by default: the page long-polls its own SQS queues with the pr
 the join answer carries (``web_py/direct_receive.py``), so no request waits on our server while
 the page waits for news; heartbeat answers renew them. ``poll_mode="server"`` (the page URL's
 ``?poll=server``) long-polls through ``webpage_poll_queue`` instead, for networks that block SQS.
-Acknowledgements go to our server, one call per received batch, and that call doubles as the
-heartbeat when one is due.
+Acknowledgements ride on the heartbeat (``web_py/pending_acks.py``): the receipt handles of applied
+messages wait for the next beat, which carries them all, so a page costs one short call per
+heartbeat interval however many updates arrive. Only the history queue's handles go at once (its
+one message group hands out the next batch only when the previous one is deleted), and a heartbeat
+goes early when more handles wait than one call may carry. Live messages are received with a
+visibility timeout longer than a few intervals (the server signs it into the presigned receive), so
+nothing is handed out twice in steady state; after a reload or a crash, what comes back is dropped
+as already applied.
 
 Standard library only and transport-agnostic: every request goes through an injected ``Http``
 (``pyfetch`` in the page, httpx in tests), storage through an injected ``Store``
@@ -36,6 +42,7 @@ from typing import Any, Protocol
 from web_py.direct_receive import DirectReceiver, received
 from web_py.messages import BY_REFERENCE, Envelope, MessageError
 from web_py.page_state import PageState, SequenceError, apply
+from web_py.pending_acks import PendingAcks
 from web_py.queue_processor import Apply, Decision, Drop, DualQueueProcessor, Gap, HistoryComplete
 from web_py.render import Connection, View
 from web_py.sqs_xml import SqsResponseError
@@ -154,6 +161,8 @@ class Metrics:
     renewals: int = 0  # answers that brought fresh presigned receives (join excluded)
     refused_receives: int = 0  # presigned receives SQS refused (expired, bad signature)
     inline_documents: int = 0  # documents that rode in the message (no fetch)
+    ack_calls: int = 0  # heartbeats that carried receipt handles
+    acks_sent: int = 0  # receipt handles those heartbeats carried
     other_incarnation: int = 0  # messages of another incarnation of the session id, dropped
     discarded_states: int = 0  # saved states of another incarnation, discarded on join
 
@@ -162,6 +171,11 @@ Listener = Callable[[PageState, View], None]
 # Told of every envelope applied (events and snapshots) and where it came from: "history", "live"
 # or "repair". An observer (the chaos run's ledger), never a way to change what is applied.
 ApplyObserver = Callable[[Envelope, str], None]
+
+
+def _seq_of(message: tuple[str, Any]) -> int:
+    seq = message[1].get("seq") if isinstance(message[1], dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else -1
 
 
 class SessionManager:
@@ -200,7 +214,7 @@ class SessionManager:
         self.metrics = Metrics()
         self.applied_seqs: list[int] = []  # every event seq applied, in order (tests: never twice)
         self._documents: OrderedDict[str, Any] = OrderedDict()
-        self._acks: dict[str, list[str]] = {"history": [], "live": []}
+        self._acks = PendingAcks()
         self._needs_join = False
         self._stopped = False
         self._known_last_seq = 0
@@ -317,7 +331,7 @@ class SessionManager:
         self._refusals = 0
         self._needs_join = False
         self._empty_history_polls = 0
-        self._acks = {"history": [], "live": []}
+        self._acks.clear()  # handles of the queues as they were; what they named comes back, is dropped
         self.processor = DualQueueProcessor(self.state.last_seq, session_id=self.session_id)
         self._set_view(client_id=joined.client_id, server_role=joined.role, notice=None)
         return joined
@@ -448,49 +462,45 @@ class SessionManager:
                 break
 
     def _ack(self, token: Any) -> None:
+        # Kept for the next heartbeat, which carries every handle gathered since the last one.
         if token is not None:
             queue, handle = token
-            self._acks[queue].append(handle)
+            self._acks.add(queue, handle)
 
-    async def _flush_acks(self) -> None:
-        for queue, handles in self._acks.items():
-            while handles:
-                batch, self._acks[queue] = handles[:MAX_MESSAGES], handles[MAX_MESSAGES:]
-                handles = self._acks[queue]
-                if self._heartbeat_due(0.5):
-                    # Half an interval since the last beat: let this acknowledgement be the next one.
-                    data = await self.call("webpage_delete_message", queue=queue, receipt_handles=batch,
-                                           heartbeat=True)
-                    if isinstance(data.get("heartbeat"), dict):
-                        await self._took_heartbeat(data["heartbeat"])
-                else:
-                    await self.call("webpage_delete_message", queue=queue, receipt_handles=batch)
-
-    def _heartbeat_due(self, fraction: float) -> bool:
-        return self._clock() - self._last_beat >= self._heartbeat_interval_s * fraction
+    async def _flush_acks(self, queue: str) -> None:
+        """Acknowledge now what cannot wait for the next heartbeat: the history queue's handles while
+        polling it (its one message group holds the next batch back until these are deleted), and
+        more handles than one heartbeat may carry. Each call is a heartbeat: the next beat moves."""
+        while (queue == "history" and self._acks.count("history")) or self._acks.full:
+            await self.heartbeat_once()
 
     # --- polling ---------------------------------------------------------------------------------
 
     async def poll_once(self) -> int:
-        """One long-poll of the queue the processor is on, applied, acknowledged and saved."""
+        """One long-poll of the queue the processor is on, applied and saved (acknowledged with a heartbeat)."""
         queue = self.processor.queue_to_poll()
         wait = self.history_wait_s if queue == "history" else self.live_wait_s
+        await self._flush_acks(queue)  # left over from a poll whose acknowledgement failed
         messages = await self._receive(queue, wait)
         self.metrics.polls += 1
         self.metrics.messages += len(messages)
         before = self.state.last_seq
+        if queue == "live":
+            # A message group per live message (so an unacknowledged one holds nothing back): SQS
+            # may then hand a batch out of order. Sorted, it applies without a repair.
+            messages = sorted(messages, key=_seq_of)
         for receipt_handle, body in messages:
             await self.handle_message(queue, body, receipt_handle)
         if not messages:
             await self._quiet(queue)
         else:
-            # Show the new state first: the renderer runs while the acknowledgement is in flight.
+            # Show the new state first: the renderer runs in the next turn of the event loop.
             self._notify()
-        # Acknowledge only after the state reflects the messages (and before saving it, so a
-        # reload cannot see a saved state whose messages come back — they would be dropped anyway).
-        await self._flush_acks()
         if self.state.last_seq != before or not messages:
             self.save()
+        # Acknowledged only after the state reflects the messages, and (live) with the next
+        # heartbeat: a reload before it sees them again and drops them as already applied.
+        await self._flush_acks(queue)
         self._set_connection("live" if self.processor.phase == "live" else "connecting")
         self._notify()
         return len(messages)
@@ -542,10 +552,20 @@ class SessionManager:
             await self._settle(self.processor.next_ready())
 
     async def heartbeat_once(self) -> None:
-        await self._took_heartbeat(await self.call("webpage_send_heartbeat"))
+        """One heartbeat, carrying the receipt handles gathered since the last one (at most a call's worth)."""
+        acks = self._acks.take()
+        try:
+            data = await self.call("webpage_send_heartbeat", **({"acks": acks} if acks else {}))
+        except BaseException:
+            self._acks.give_back(acks)  # the next beat carries them (a rejoin forgets them)
+            raise
+        if acks:
+            self.metrics.ack_calls += 1
+            self.metrics.acks_sent += sum(len(handles) for handles in acks.values())
+        await self._took_heartbeat(data)
 
     async def _took_heartbeat(self, data: dict[str, Any]) -> None:
-        """An answer that counted as our heartbeat (the heartbeat's own, or an acknowledgement's)."""
+        """A heartbeat's answer: the beat's time, renewed receives, the session's last sequence, our role."""
         self._last_beat = self._clock()
         self.metrics.heartbeats += 1
         if self.direct.update(data, self._clock()):
@@ -640,6 +660,19 @@ class SessionManager:
                 backoff = await self._back_off(backoff, exc)
             except (TransportError, DocumentError) as exc:
                 backoff = await self._back_off(backoff, exc)
+        await self._acknowledge_on_stop()
+
+    async def _acknowledge_on_stop(self) -> None:
+        """Stopped, not ended (an ended session's queues are gone): send every handle still pending,
+        so those messages are not handed out again when their visibility timeout passes."""
+        if not self._stopped or self.state.ended or self.joined is None:
+            return
+        while self._acks.count():
+            try:
+                await self.heartbeat_once()
+            except (ApiFailure, TransportError) as exc:
+                log.info("could not acknowledge on stop (the messages come back and are dropped): %s", exc)
+                return
 
     async def _session_has_ended(self) -> bool:
         """A join's 410 means "ended" — or that our queue vanished while joining (a sweep or a

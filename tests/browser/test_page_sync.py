@@ -52,6 +52,8 @@ def test_single_browser_shows_the_price_as_master(browsers: Browsers, stack: Loc
     page.wait_for_selector('[data-testid="price"]:not([data-price=""])')
     print(f"boot to first price: {time.monotonic() - began:.1f} s")
     status = rest_call(stack.base_url, "webpage_get_session_status", session_id=session_id)
+    # (The history's acknowledging heartbeat may just have announced the roster: an event in flight.)
+    wait_for_seq(page, status["last_seq"])
     facts = shown(page)
     assert facts.role == "master"
     assert facts.connection == "live"

@@ -53,7 +53,21 @@ def test_messages_come_in_order_in_batches_and_duplicates_are_dropped(backend: B
     assert received == list(range(1, 25))
 
 
-def test_a_message_in_flight_holds_back_its_group_until_deleted(backend: Backend, session_id: str) -> None:
+def test_a_history_batch_in_flight_holds_back_the_rest_until_deleted(backend: Backend, session_id: str) -> None:
+    # A history is one message group: the page drains it in order, a batch at a time.
+    queues = backend.queues(HIDDEN)
+    url = queues.create(session_id, CLIENT).history_url
+    queues.send_all(url, [envelope(session_id, n) for n in (1, 2, 3)], "join")
+    first = queues.receive(url, 0, 1)
+    assert seqs(first) == [1]
+    assert queues.receive(url, 0, 10) == []
+    assert queues.delete(url, [first[0][0]]) == 1
+    assert seqs(queues.receive(url, 0, 10)) == [2, 3]
+
+
+def test_a_live_message_in_flight_holds_nothing_back(backend: Backend, session_id: str) -> None:
+    # Each live message is a group of its own: the page acknowledges with its next heartbeat, and
+    # meanwhile the messages behind an unacknowledged one keep coming (in order, here and on moto).
     queues = backend.queues(HIDDEN)
     url = queues.create(session_id, CLIENT).live_url
     for n in (1, 2, 3):
@@ -61,11 +75,21 @@ def test_a_message_in_flight_holds_back_its_group_until_deleted(backend: Backend
     first = queues.receive(url, 0, 1)
     assert seqs(first) == [1]
     queues.send(url, envelope(session_id, 4), "4")
-    assert queues.receive(url, 0, 10) == []
-    assert queues.delete(url, [first[0][0]]) == 1
-    assert seqs(queues.receive(url, 0, 10)) == [2, 3, 4]
+    rest = queues.receive(url, 0, 10)
+    assert seqs(rest) == [2, 3, 4]
+    assert queues.receive(url, 0, 10) == []  # all in flight: nothing handed out twice
+    assert queues.delete(url, [h for h, _ in first + rest]) == 4
 
 
+def test_a_receive_may_set_its_own_visibility_timeout(backend: Backend, session_id: str) -> None:
+    # The live receive hides its messages for longer than the queue's own (short) timeout.
+    queues = backend.queues(0)
+    url = queues.create(session_id, CLIENT).live_url
+    queues.send(url, envelope(session_id, 1), "1")
+    queues.send(url, envelope(session_id, 2), "2")
+    assert seqs(queues.receive(url, 0, 1, visibility_timeout_s=HIDDEN)) == [1]
+    assert seqs(queues.receive(url, 0, 10)) == [2]  # the queue's 0 s: 2 is visible again at once
+    assert seqs(queues.receive(url, 0, 10)) == [2]  # ... while 1 stays hidden for the receive's 60 s
 def test_an_unacknowledged_message_is_redelivered_with_a_new_receipt(backend: Backend, session_id: str) -> None:
     queues = backend.queues(0)
     url = queues.create(session_id, CLIENT).live_url

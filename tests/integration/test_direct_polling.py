@@ -1,7 +1,8 @@
 """The direct path end to end: pages long-poll their own SQS queues (moto behind the local AWS
 gateway) with the presigned receives the real app hands out; the shipped SessionManager does it.
 
-- In steady state no poll reaches our server (the local stack counts requests per path).
+- In steady state no poll reaches our server (the local stack counts requests per path), and
+  acknowledgements ride on the heartbeat: one call per interval per page, nothing redelivered.
 - A receive presigned for one browser is refused for another's queue, when expired, or with a
   changed parameter — through the stack's own gateway, as SQS would.
 - Small documents ride inline; a late joiner (by reference) ends in the very same state.
@@ -10,11 +11,16 @@ gateway) with the presigned receives the real app hands out; the shipped Session
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import time
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from chalice_app.aws import build_clients
 from chalice_app.receive_urls import ReceiveUrlSigner
+from pbfm_tooling.http_transport import HttpxTransport
 from pbfm_tooling.local_stack import LocalStack
 from pbfm_tooling.page_runner import PageRunner
 from tests.browser.stack_client import mcp_call, rest_call
@@ -50,8 +56,80 @@ def test_steady_state_receives_straight_from_sqs(stack: LocalStack, session_id: 
             # Prices and the layout came inline: no S3 fetch for any of them.
             assert metrics.documents_fetched == fetched and metrics.inline_documents >= 6
             assert tab.manager.state.layout is not None
-        # Acknowledgements (and heartbeats) still reach us: one short call per batch.
-        assert stack.requests["/api/webpage_delete_message"] > 0
+        # Acknowledgements reach us on the heartbeats only (see the next test).
+        assert stack.requests["/api/webpage_delete_message"] == 0
+        assert sum(tab.manager.metrics.ack_calls for tab in tabs) > 0
+
+
+class Recording:
+    """A tab's transport that notes when each REST call left and the receipt handles it carried."""
+
+    def __init__(self, inner: HttpxTransport) -> None:
+        self.inner = inner
+        self.calls: list[tuple[float, str, int]] = []  # (monotonic time, operation, handles acknowledged)
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        acks = body.get("acks") or {}
+        self.calls.append((time.monotonic(), path.removeprefix("/api/"), sum(map(len, acks.values()))))
+        return await self.inner.post(path, body)
+
+    async def get_json(self, url: str) -> tuple[int, Any]:
+        return await self.inner.get_json(url)
+
+    async def get_text(self, url: str) -> tuple[int, str | None]:
+        return await self.inner.get_text(url)
+
+
+def test_steady_state_one_acknowledging_call_per_interval_and_nothing_redelivered(
+        stack: LocalStack, session_id: str) -> None:
+    rest_call(stack.base_url, "webpage_create_session", session_id=session_id)
+    settings = stack.service.settings
+    interval = 3.0  # long enough for a burst of updates to land within one interval
+    stack.service.settings = dataclasses.replace(settings, heartbeat_interval_s=interval)
+    recorders: list[Recording] = []
+
+    def recording(transport: HttpxTransport) -> Recording:
+        recorders.append(Recording(transport))
+        return recorders[-1]
+
+    try:
+        with PageRunner(stack.base_url) as pages:
+            tabs = [pages.open(session_id, wrap=recording) for _ in range(2)]
+            for tab in tabs:
+                tab.catch_up(publish_prices(stack, session_id, 1))
+            time.sleep(interval + 0.5)  # joins announced, every history acknowledged: steady state
+            duplicates = [tab.manager.processor.stats.duplicates for tab in tabs]
+            started = time.monotonic()
+            updates = 8
+            seq = publish_prices(stack, session_id, updates)
+            for tab in tabs:
+                tab.catch_up(seq)
+            assert all(tab.manager.metrics.applied_from_live >= updates for tab in tabs)
+            time.sleep(2 * interval + 0.5)  # the beats that carry the burst's handles
+            ended = time.monotonic()
+            for tab, recorder, dropped in zip(tabs, recorders, duplicates, strict=True):
+                calls = [c for c in recorder.calls if started <= c[0] <= ended]
+                # Nothing but heartbeats reached our server from this page: no ack call of its own.
+                assert {operation for _, operation, _ in calls} == {"webpage_send_heartbeat"}, calls
+                beats = [at for at, _, _ in calls]
+                assert len(beats) <= (ended - started) / interval + 1, calls
+                assert all(b - a >= 0.9 * interval for a, b in itertools.pairwise(beats)), calls
+                # Every update acknowledged by those beats; none handed out twice meanwhile.
+                assert sum(handles for _, _, handles in calls) >= updates, calls
+                assert tab.manager.processor.stats.duplicates == dropped
+                assert tab.manager.metrics.repairs == 0 or tab.manager.processor.stats.gaps == 0
+                record = stack.service.store.get_client(session_id, tab.client_id or "")
+                assert record is not None and in_flight(stack, record.live_queue_url) == 0
+    finally:
+        stack.service.settings = settings
+
+
+def in_flight(stack: LocalStack, queue_url: str) -> int:
+    """Messages received and neither deleted nor visible again, read from moto itself. A page parked
+    in a long-poll holds none; so every handle it received was deleted."""
+    sqs = build_clients(stack.settings).sqs
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
 
 
 def test_the_server_poll_remains_as_the_opt_in_fallback(stack: LocalStack, session_id: str) -> None:
@@ -137,9 +215,12 @@ def test_inline_and_by_reference_delivery_end_in_the_same_state(stack: LocalStac
         assert live.manager.metrics.documents_fetched >= fetched + 3
         # A late joiner reads the whole history by reference (snapshot + tail from S3).
         late = pages.open(session_id)
-        late.join()  # announces the newcomer: one more event for both pages
-        seq = rest_call(stack.base_url, "webpage_get_session_status", session_id=session_id)["last_seq"]
-        late.catch_up(seq)
-        live.catch_up(seq)
+        late.join()  # announces the newcomer (from a heartbeat, soon): one more event for both pages
+        while True:
+            seq = rest_call(stack.base_url, "webpage_get_session_status", session_id=session_id)["last_seq"]
+            late.catch_up(seq)
+            live.catch_up(seq)
+            if late.last_seq == live.last_seq == seq:
+                break
         assert late.manager.metrics.inline_documents == 0 and late.manager.metrics.documents_fetched > 0
         assert late.manager.state == live.manager.state

@@ -17,6 +17,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from web_py.messages import Envelope, MessageType
+from web_py.pending_acks import MAX_ACKS_PER_CALL
 
 EventLog = Callable[[int], tuple[Envelope, Any]]  # seq -> (event, the document behind its S3 key)
 CLIENT_ID = "scriptedpage"
@@ -150,7 +151,16 @@ class ScriptedServer:
         return {"deleted": len(handles)}
 
     def _webpage_send_heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"role": "observer", "master_client_id": None, "server_time": 0.0, **self._receive_urls()}
+        acks = body.get("acks") or {}
+        if acks:
+            assert set(acks) <= {"history", "live"}, acks
+            assert 1 <= sum(map(len, acks.values())) <= MAX_ACKS_PER_CALL, acks
+            for queue, handles in acks.items():
+                assert len(set(handles)) == len(handles) and all(h[0] == queue[0] for h in handles), (queue, handles)
+                self.deleted.extend(handles)
+            self.requests["heartbeat_with_acks"] += 1
+        return {"role": "observer", "master_client_id": None, "server_time": 0.0,
+                "acknowledged": sum(map(len, acks.values())), **self._receive_urls()}
 
     def _webpage_get_session_status(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"session_id": self.session_id, "status": "active", "last_seq": self.last_seq,

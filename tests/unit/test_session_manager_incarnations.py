@@ -51,9 +51,12 @@ class Server:
                 self.manager.stop()
             return 200, {"messages": [{"receipt_handle": f"{body['queue']}-{m['seq']}-{m.get('incarnation')}",
                                        "body": m} for m in batch]}
-        if operation == "webpage_delete_message":
-            self.acked.extend(body["receipt_handles"])
-            return 200, {"deleted": len(body["receipt_handles"])}
+        if operation == "webpage_send_heartbeat":  # the page's acknowledgements ride on it
+            acks = body.get("acks") or {}
+            handles = [*acks.get("history", []), *acks.get("live", [])]
+            self.acked.extend(handles)
+            return 200, {"role": "master", "master_client_id": ME, "server_time": 0.0, "last_seq": 7,
+                         "acknowledged": len(handles)}
         if operation == "webpage_get_events":
             wanted = [e.to_dict() for e in self.repair if e.seq > body["after_seq"]]
             return 200, {"events": wanted[: body["limit"]], "last_seq": 7}
