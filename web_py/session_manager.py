@@ -72,6 +72,10 @@ POLL_MODES = ("direct", "server")
 # Presigned receives refused this many times in a row although just renewed: back off (the server's
 # clock or credentials are off; retrying at once would only repeat the refusal).
 REFUSALS_BEFORE_BACKOFF = 2
+# Told to join again this soon after a join: the server does not take the identity it just gave us
+# (a cookie it cannot see, queues that vanish at once). Join again, but through the back-off, so a
+# page never creates more than a few participants a minute whatever the server answers.
+REJOIN_BACKOFF_WITHIN_S = 30.0
 
 
 class Http(Protocol):
@@ -222,6 +226,7 @@ class SessionManager:
         self._heartbeat_interval_s = 5.0
         self.direct = DirectReceiver()
         self._last_beat = 0.0  # clock() of the last answer that counted as our heartbeat
+        self._joined_at: float | None = None  # clock() of the last successful join
         self._refusals = 0
         # The incarnation our state belongs to (None: not known yet, or a session from before them).
         self.incarnation: str | None = None
@@ -326,6 +331,7 @@ class SessionManager:
         self.metrics.joins += 1
         self._heartbeat_interval_s = joined.heartbeat_interval_s
         self._last_beat = self._clock()  # a join counts as a heartbeat on the server
+        self._joined_at = self._last_beat
         if not self.direct.update(data, self._clock()):
             self.direct.forget()
         self._refusals = 0
@@ -654,6 +660,9 @@ class SessionManager:
                 if exc.needs_join:
                     log.info("rejoining: %s", exc)
                     self._needs_join = True
+                    if self._joined_at is not None and self._clock() - self._joined_at < REJOIN_BACKOFF_WITHIN_S:
+                        backoff = await self._back_off(backoff, exc)
+                        continue
                     self.metrics.reconnects += 1
                     self._set_connection("reconnecting")
                     continue
