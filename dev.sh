@@ -42,9 +42,19 @@ setup_chromium() {
   if [[ ! -x "$CHROMIUM" ]]; then
     local sudo=""; [[ "$(id -u)" != 0 ]] && sudo="sudo"
     # `env` so the variable assignment works with and without sudo (as root, $sudo is empty).
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    local apt="$sudo env DEBIAN_FRONTEND=noninteractive" log; log="$(mktemp)"
+    $apt apt-get update -qq
     # --reinstall: when the package is registered but its files are gone, a plain install is a no-op.
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall chromium >/dev/null
+    if ! $apt apt-get install -y -qq --reinstall chromium >"$log" 2>&1; then
+      # dpkg refuses while an earlier install was left half-done (unpacked, unconfigured, broken
+      # dependencies): finish that first, then try once more. dpkg's reason is in the log.
+      $apt dpkg --configure -a >>"$log" 2>&1 || true
+      $apt apt-get install -y -qq -f >>"$log" 2>&1 || true
+      if ! $apt apt-get install -y -qq --reinstall chromium >>"$log" 2>&1; then
+        grep -v "Reading database" "$log" | tail -40 >&2; echo "dev.sh: chromium did not install" >&2; exit 1
+      fi
+    fi
+    rm -f "$log"
     if [[ ! -x /usr/bin/chromium ]]; then echo "dev.sh: chromium did not install" >&2; exit 1; fi
   fi
 }
