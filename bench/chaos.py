@@ -45,6 +45,7 @@ from bench.harness import last_seq, price_documents, reference_state
 from chalice_app.aws import build_clients
 from chalice_app.blobs import generate_key
 from chalice_app.errors import NotFound
+from chalice_app.settings import Settings
 from pbfm_tooling.http_transport import HttpxTransport
 from pbfm_tooling.local_stack import LocalStack
 from pbfm_tooling.page_runner import PageRunner, Tab
@@ -91,18 +92,27 @@ class ChaosNetwork:
         self.to_cut = 0
         self.cut = 0
         self.last_heartbeat = 0.0
+        # (sent, answered, status) of every heartbeat on the server's clock (epoch seconds): the
+        # failover check needs when each was on the wire, as on a loaded machine one can take seconds.
+        self.heartbeats: list[tuple[float, float, int]] = []
         self._let_through = True
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        if path.endswith("/webpage_send_heartbeat") or (path.endswith("/webpage_delete_message")
-                                                         and body.get("heartbeat")):
+        heartbeat = path.endswith("/webpage_send_heartbeat") or (path.endswith("/webpage_delete_message")
+                                                                  and bool(body.get("heartbeat")))
+        if heartbeat:
             self.last_heartbeat = time.monotonic()
         if self._cut_now() and path.endswith("/webpage_poll_queue"):
             # A timeout is the usual case; an answer in time is dropped unread all the same.
             with contextlib.suppress(TransportError):
                 await self.inner.post(path, body, read_timeout_s=CUT_READ_TIMEOUT_S)
             raise TransportError(f"POST {path}: cut by the chaos run after the server received it")
-        return await self.inner.post(path, body)
+        if not heartbeat:
+            return await self.inner.post(path, body)
+        sent = time.time()
+        status, answer = await self.inner.post(path, body)
+        self.heartbeats.append((sent, time.time(), status))
+        return status, answer
 
     async def get_json(self, url: str) -> tuple[int, Any]:
         return await self.inner.get_json(url)
@@ -421,6 +431,8 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
         master.kill()
         failover["master_last_heartbeat_monotonic"] = master.network.last_heartbeat
         failover["old_master"] = master.client_id
+        failover["master_heartbeat_epoch"] = stack.service.store.require_session(session_id).master_heartbeat
+        failover["observers"] = [p for p in people + joiners if p is not master and not p.dead]
 
     def delete_victim_queue() -> None:
         record = stack.service.store.get_client(session_id, victim.client_id or "")
@@ -516,8 +528,7 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
     out_of_order = sum(r["out_of_order"] for r in reports.values())
     errors = [e for p in people + joiners for e in p.errors] + [e for w in writers for e in w.errors]
     if "promoted_monotonic" in failover:
-        failover["failover_s"] = round(failover["promoted_monotonic"] - failover["master_last_heartbeat_monotonic"], 2)
-        failover["heartbeat_timeout_s"] = settings.heartbeat_timeout_s
+        failover.update(_failover_timing(failover, settings))
     ok = (lost == 0 and duplicated == 0 and out_of_order == 0 and not behind
           and all(s == reference for s in states) and "failover_s" in failover)
     return {
@@ -526,7 +537,8 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
         "survivors": [p.name for p in survivors], "identical_state": all(s == states[0] for s in states),
         "equals_replay": all(s == reference for s in states), "lost": lost, "duplicated": duplicated,
         "out_of_order": out_of_order,
-        "failover": {k: v for k, v in failover.items() if not k.endswith("_monotonic")},
+        "failover": {k: v for k, v in failover.items()
+                     if not k.endswith(("_monotonic", "_epoch")) and k != "observers"},
         "browsers": reports, "timeline": timeline, "errors": errors[:20], "ok": ok and not errors,
         "client": "web_py.session_manager.SessionManager (the page's loop) over pbfm_tooling.http_transport",
         "settings": {"heartbeat_timeout_s": settings.heartbeat_timeout_s,
@@ -575,13 +587,49 @@ def _first_seq(ledger: list[tuple[str, int]]) -> int:
     return 1
 
 
+def _failover_timing(failover: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """When the promotion came, against when it could and should have come.
+
+    The server promotes when it handles an observer heartbeat (or its sweep runs) after the master
+    has been silent for the timeout, at most one such check per half interval. So the promotion may
+    not come before the master's last heartbeat (the server's own record) plus the timeout, and must
+    have come by the answer to the first observer heartbeat sent half an interval after that
+    deadline. Both are measured on the wire, so the check holds on a slow machine as on a fast one;
+    ``failover_s`` is the wall time a person saw.
+    """
+    deadline = failover["master_heartbeat_epoch"] + settings.heartbeat_timeout_s
+    promoted = failover["promoted_epoch"]
+    due = deadline + settings.heartbeat_interval_s / 2
+    answered = [answered for person in failover["observers"] for network in person.networks
+                for sent, answered, status in network.heartbeats if sent >= due and status == 200]
+    first_due = min(answered, default=None)
+    # What each observer's heartbeats did around the deadline, for a failure to explain itself.
+    beats = {person.name: [(round(sent - deadline, 2), round(answered - sent, 2), status)
+                           for network in person.networks for sent, answered, status in network.heartbeats
+                           if -8 <= sent - deadline <= 12]
+             for person in failover["observers"]}
+    return {
+        "observer_heartbeats": beats,
+        "failover_s": round(failover["promoted_monotonic"] - failover["master_last_heartbeat_monotonic"], 2),
+        "heartbeat_timeout_s": settings.heartbeat_timeout_s,
+        "promoted_after_deadline_s": round(promoted - deadline, 2),
+        # Positive: it came only after an answered heartbeat that should have made it (the watcher
+        # looks every 20 ms).
+        "late_by_s": None if first_due is None else round(promoted - first_due, 2),
+    }
+
+
 def _watch_failover(stack: LocalStack, session_id: str, failover: dict[str, Any],
                     mark: Callable[[str], None]) -> None:
     old = failover["old_master"]
     deadline = time.monotonic() + 10 * stack.settings.heartbeat_timeout_s + 10
     while time.monotonic() < deadline:
         session = stack.service.store.get_session(session_id)
+        if session is not None and session.master_client_id == old:
+            # The server's record of the old master's last beat (one in flight at the kill may land late).
+            failover["master_heartbeat_epoch"] = session.master_heartbeat
         if session is not None and session.master_client_id != old:
+            failover["promoted_epoch"] = time.time()
             failover["promoted_monotonic"] = time.monotonic()
             failover["new_master"] = session.master_client_id
             mark(f"failover: {session.master_client_id} promoted")

@@ -72,9 +72,11 @@ POLL_MODES = ("direct", "server")
 # Presigned receives refused this many times in a row although just renewed: back off (the server's
 # clock or credentials are off; retrying at once would only repeat the refusal).
 REFUSALS_BEFORE_BACKOFF = 2
-# Told to join again this soon after a join: the server does not take the identity it just gave us
-# (a cookie it cannot see, queues that vanish at once). Join again, but through the back-off, so a
-# page never creates more than a few participants a minute whatever the server answers.
+# Told to join again this soon after a join, before the server ever took the identity it gave us
+# (a cookie it cannot see, queues that vanish at once): join again, but through the back-off, so a
+# page never creates more than a few participants a minute whatever the server answers. Once a call
+# after the join succeeded, the identity worked and the removal is real (a restart, a sweep): one
+# such quick rejoin per window goes at once.
 REJOIN_BACKOFF_WITHIN_S = 30.0
 
 
@@ -128,6 +130,10 @@ class ApiFailure(Exception):
     def needs_join(self) -> bool:
         # 410: our queues are gone; 404 on a browser call: the server forgot us; 401: no/bad cookie.
         return self.status in (401, 404, 410)
+
+
+class JoinAgain(Exception):
+    """A heartbeat learned during a poll that the server no longer has us: the poll was abandoned."""
 
 
 class DocumentError(Exception):
@@ -227,6 +233,11 @@ class SessionManager:
         self.direct = DirectReceiver()
         self._last_beat = 0.0  # clock() of the last answer that counted as our heartbeat
         self._joined_at: float | None = None  # clock() of the last successful join
+        self._identity_taken = False  # a call after that join succeeded: the server knows us
+        self._quick_rejoin_at: float | None = None  # clock() of the last rejoin let through at once
+        self._rejoin_paced = False  # this rejoin already waited (or was let through)
+        self._rejoin_backoff = BACKOFF_START_S
+        self._told_to_rejoin = asyncio.Event()  # set by a heartbeat answered "join again"
         self._refusals = 0
         # The incarnation our state belongs to (None: not known yet, or a session from before them).
         self.incarnation: str | None = None
@@ -290,6 +301,8 @@ class SessionManager:
         status, data = await self.http.post(f"/api/{operation}", {"session_id": self.session_id, **body})
         if status != 200:
             raise ApiFailure(operation, status, data)
+        if operation != "webpage_join_session":
+            self._identity_taken = True
         return data
 
     async def connect(self) -> Joined:
@@ -332,6 +345,8 @@ class SessionManager:
         self._heartbeat_interval_s = joined.heartbeat_interval_s
         self._last_beat = self._clock()  # a join counts as a heartbeat on the server
         self._joined_at = self._last_beat
+        self._identity_taken = False
+        self._rejoin_paced = False
         if not self.direct.update(data, self._clock()):
             self.direct.forget()
         self._refusals = 0
@@ -487,7 +502,7 @@ class SessionManager:
         queue = self.processor.queue_to_poll()
         wait = self.history_wait_s if queue == "history" else self.live_wait_s
         await self._flush_acks(queue)  # left over from a poll whose acknowledgement failed
-        messages = await self._receive(queue, wait)
+        messages = await self._receive_unless_told_to_rejoin(queue, wait)
         self.metrics.polls += 1
         self.metrics.messages += len(messages)
         before = self.state.last_seq
@@ -510,6 +525,27 @@ class SessionManager:
         self._set_connection("live" if self.processor.phase == "live" else "connecting")
         self._notify()
         return len(messages)
+
+    async def _receive_unless_told_to_rejoin(self, queue: str, wait: int) -> list[tuple[str, Any]]:
+        """``_receive``, abandoned if a heartbeat answers "join again" meanwhile: the queue it waits
+        on is gone with us (a restart, a sweep), and a long poll would hold the rejoin up to 20 s.
+        What an abandoned receive took comes back after the visibility timeout and is dropped if
+        already applied."""
+        self._told_to_rejoin.clear()
+        if self._needs_join:
+            raise JoinAgain()
+        receive = asyncio.ensure_future(self._receive(queue, wait))
+        woken = asyncio.ensure_future(self._told_to_rejoin.wait())
+        try:
+            await asyncio.wait({receive, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            if not receive.done():
+                receive.cancel()
+                await asyncio.gather(receive, return_exceptions=True)  # let it unwind
+        if receive.cancelled():
+            raise JoinAgain()
+        return receive.result()
 
     async def _receive(self, queue: str, wait: int) -> list[tuple[str, Any]]:
         """One long-poll of ``queue``: straight from SQS when we hold its presigned receive."""
@@ -636,6 +672,7 @@ class SessionManager:
         while self.running:
             try:
                 if self.joined is None or self._needs_join:
+                    await self._pace_rejoin()
                     await self.connect()
                 await self.poll_once()
                 backoff = BACKOFF_START_S
@@ -660,16 +697,39 @@ class SessionManager:
                 if exc.needs_join:
                     log.info("rejoining: %s", exc)
                     self._needs_join = True
-                    if self._joined_at is not None and self._clock() - self._joined_at < REJOIN_BACKOFF_WITHIN_S:
-                        backoff = await self._back_off(backoff, exc)
-                        continue
                     self.metrics.reconnects += 1
                     self._set_connection("reconnecting")
                     continue
                 backoff = await self._back_off(backoff, exc)
+            except JoinAgain:
+                log.info("rejoining: a heartbeat was told the server no longer has us")
+                self.metrics.reconnects += 1
+                self._set_connection("reconnecting")
             except (TransportError, DocumentError) as exc:
                 backoff = await self._back_off(backoff, exc)
         await self._acknowledge_on_stop()
+
+    async def _pace_rejoin(self) -> None:
+        """Before a rejoin (told by a poll, a heartbeat or an empty history): wait, once per rejoin,
+        if it comes soon after the last join, unless the server had taken that join's identity and
+        no other quick rejoin went at once in the window (see REJOIN_BACKOFF_WITHIN_S). The wait
+        doubles with each paced rejoin and starts again after a join that lasted the window."""
+        if self._joined_at is None or self._rejoin_paced:
+            return
+        self._rejoin_paced = True
+        now = self._clock()
+        if now - self._joined_at >= REJOIN_BACKOFF_WITHIN_S:
+            self._rejoin_backoff = BACKOFF_START_S
+            return
+        if self._identity_taken and (self._quick_rejoin_at is None
+                                     or now - self._quick_rejoin_at >= REJOIN_BACKOFF_WITHIN_S):
+            self._quick_rejoin_at = now
+            return
+        delay, self._rejoin_backoff = self._rejoin_backoff, min(self._rejoin_backoff * 2, BACKOFF_MAX_S)
+        log.warning("told to join again %.0f s after joining; joining again in ~%.1f s",
+                    now - self._joined_at, delay)
+        self._set_connection("reconnecting")
+        await self._sleep(delay * (0.5 + self._jitter()))
 
     async def _acknowledge_on_stop(self) -> None:
         """Stopped, not ended (an ended session's queues are gone): send every handle still pending,
@@ -715,8 +775,20 @@ class SessionManager:
         log.warning("connection problem, retrying in ~%.1f s: %s", backoff, exc)
         self.metrics.reconnects += 1
         self._set_connection("reconnecting")
-        await self._sleep(backoff * (0.5 + self._jitter()))
+        await self._nap(backoff * (0.5 + self._jitter()))
         return min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if a heartbeat learns meanwhile that we must join again (the
+        server is back, without us): the rejoin need not wait out a back-off grown in the outage."""
+        self._told_to_rejoin.clear()
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        woken = asyncio.ensure_future(self._told_to_rejoin.wait())
+        try:
+            await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            woken.cancel()
 
     async def heartbeat_loop(self) -> None:
         while self.running:
@@ -734,6 +806,7 @@ class SessionManager:
             except ApiFailure as exc:
                 if exc.needs_join:
                     self._needs_join = True
+                    self._told_to_rejoin.set()
             except TransportError:
                 # The poll loop notices the same outage and shows it; nothing more to do here.
                 pass
