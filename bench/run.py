@@ -38,9 +38,9 @@ CHAOS_OVERRIDES = {
     "PBFM_HEARTBEAT_INTERVAL": "0.5",
     "PBFM_STALE_AFTER": "6",
     "PBFM_QUEUE_VISIBILITY_TIMEOUT": "2",
-    # Presigned receives valid 31 s: a 20 s long-poll may start only in their first second, so the
+    # Presigned receives valid 35 s: a 20 s long-poll may start only in their first few seconds, so the
     # pages must keep renewing them (from heartbeat answers) throughout the run.
-    "PBFM_RECEIVE_URL_LIFETIME": "31",
+    "PBFM_RECEIVE_URL_LIFETIME": "35",
 }
 
 

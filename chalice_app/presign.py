@@ -91,12 +91,13 @@ def presign_receive_message(
     if not (access_key and secret_key and region):
         raise ValueError("access_key, secret_key and region are required")
 
-    signed_at = datetime.fromtimestamp(int(clock()), tz=UTC).replace(tzinfo=None)
+    signed_second = int(clock())  # one reading: the signature's time and the expiry must agree
+    signed_at = datetime.fromtimestamp(signed_second, tz=UTC).replace(tzinfo=None)
     request = AWSRequest(method="GET", url=url, params=params)
     signer = _SigV4QueryAuthAt(Credentials(access_key, secret_key, session_token or None), "sqs", region,
                                expires=expires_s, signed_at=signed_at)
     signer.add_auth(request)
-    return PresignedReceive(url=str(request.url), expires_at=int(clock()) + expires_s)
+    return PresignedReceive(url=str(request.url), expires_at=signed_second + expires_s)
 
 
 class _SigV4QueryAuthAt(SigV4QueryAuth):
