@@ -14,8 +14,8 @@ import logging
 import secrets
 from typing import Any
 
-from js import console, performance, window
-from pyodide.ffi import create_proxy
+from js import Object, console, fetch, performance, window
+from pyodide.ffi import create_proxy, to_js
 from pyodide.http import pyfetch
 
 try:
@@ -86,6 +86,15 @@ class FetchHttp:
 
     def answered(self, headers: dict[str, str]) -> None:
         """Told every answer's headers (lower-cased names); the view's transport reads its token here."""
+
+    def post_and_forget(self, path: str, body: dict[str, Any]) -> None:
+        """A POST that outlives the page (``keepalive``): sent while it unloads, its answer unread."""
+        options = {"method": "POST", "body": json.dumps(body), "headers": dict(self.headers),
+                   "credentials": self.credentials, "cache": "no-store", "keepalive": True}
+        try:
+            fetch(self.base + path, to_js(options, dict_converter=Object.fromEntries))
+        except Exception as exc:  # a keepalive body over the browser's quota is refused at once
+            log.warning("could not send the parting heartbeat: %s", exc)
 
     async def get_json(self, url: str) -> tuple[int, Any]:
         try:
@@ -208,11 +217,28 @@ async def start(root: Any) -> SessionManager:
     return await run(root, manager)
 
 
+def install_parting_heartbeat(manager: SessionManager, http: FetchHttp) -> Any:
+    """On ``pagehide`` (a reload, a closed tab, a link followed), acknowledge what the page applied
+    since its last heartbeat, so those messages are not handed out again after their visibility
+    timeout (they would be dropped as duplicates, but each costs an SQS receive)."""
+
+    def on_pagehide(event: Any) -> None:
+        parting = manager.parting_heartbeat()
+        if parting is not None:
+            http.post_and_forget(*parting)
+
+    proxy = create_proxy(on_pagehide)
+    window.addEventListener("pagehide", proxy)
+    return proxy
+
+
 async def run(root: Any, manager: SessionManager) -> SessionManager:
     """Render ``manager``'s state into ``root`` (and wire its buttons) until the session ends."""
     renderer = DomRenderer(root, manager)
     manager.on_change = renderer
     install_controls(root, manager)
+    if isinstance(manager.http, FetchHttp):
+        install_parting_heartbeat(manager, manager.http)
     # Show the saved state (after a reload) or the empty card at once, before joining.
     renderer(manager.state, manager.view)
     await manager.run()

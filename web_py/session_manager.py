@@ -606,6 +606,20 @@ class SessionManager:
             self.metrics.acks_sent += sum(len(handles) for handles in acks.values())
         await self._took_heartbeat(data)
 
+    def parting_heartbeat(self) -> tuple[str, dict[str, Any]] | None:
+        """The page is going away: the heartbeat (path, body) that acknowledges what it applied and
+        saved since the last beat, for a request that outlives the page; None if nothing waits.
+        Sync, because an unload handler cannot wait. The handles leave the pending set: if the page
+        stays after all (back-forward cache), the server deleted them all the same."""
+        if self.joined is None or self._needs_join or self.state.ended:
+            return None
+        acks = self._acks.take()
+        if not acks:
+            return None
+        self.metrics.ack_calls += 1
+        self.metrics.acks_sent += sum(len(handles) for handles in acks.values())
+        return "/api/webpage_send_heartbeat", {"session_id": self.session_id, "acks": acks}
+
     async def _took_heartbeat(self, data: dict[str, Any]) -> None:
         """A heartbeat's answer: the beat's time, renewed receives, the session's last sequence, our role."""
         self._last_beat = self._clock()

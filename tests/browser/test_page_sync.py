@@ -10,6 +10,7 @@ import time
 import pytest
 from playwright.sync_api import Page
 
+from chalice_app.aws import build_clients
 from pbfm_tooling.local_stack import LocalStack
 from tests.browser.harness import (
     Browsers,
@@ -261,3 +262,34 @@ def test_two_tabs_of_one_browser_are_two_participants(browsers: Browsers, stack:
         assert_in_order_once(page)
     # The live prices rode inline in their messages: only the history's first one came from S3.
     assert shown(first).documents_fetched <= 1 and shown(second).documents_fetched <= 1
+
+
+def test_leaving_the_page_acknowledges_what_it_applied(browsers: Browsers, stack: LocalStack,
+                                                       session_id: str) -> None:
+    start(stack, session_id)
+    page = browsers.open(stack.page_url(session_id))
+    wait_for_live(page)
+    client = stack.service.store.get_client(session_id, shown(page).client_id)
+    assert client is not None
+    sqs = build_clients(stack.settings).sqs
+
+    def in_flight() -> int:
+        attributes = sqs.get_queue_attributes(QueueUrl=client.live_queue_url,
+                                              AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+        return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+
+    # Heartbeats fail for a moment, so what the page applies stays unacknowledged (pending).
+    page.route("**/api/webpage_send_heartbeat", lambda route: route.abort())
+    seq = 0
+    for _ in range(3):
+        seq, _price = update_price(stack, session_id)
+    wait_for_seq(page, seq)
+    assert in_flight() == 3
+    page.unroute("**/api/webpage_send_heartbeat")
+    page.goto("about:blank")
+    # The parting heartbeat (fetch keepalive on pagehide) deleted them; without it they would stay
+    # in flight until the visibility timeout and then be handed out again.
+    deadline = time.monotonic() + 10
+    while in_flight() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert in_flight() == 0

@@ -253,3 +253,26 @@ def test_a_live_batch_out_of_order_applies_without_a_repair() -> None:
     run(scenario())
     assert manager.applied_seqs == [1, 2, 3, 4]
     assert manager.metrics.repairs == 0 and server.requests["webpage_get_events"] == 0
+
+
+def test_the_parting_heartbeat_carries_what_is_pending_once() -> None:
+    server, clock = scripted(5, history(1), live(2, 5), batch=lambda: 1), Clock()
+    manager = page(server, clock)
+    assert manager.parting_heartbeat() is None  # not joined: nothing to say
+
+    async def scenario() -> None:
+        await manager.connect()
+        while manager.state.last_seq < 5:
+            await manager.poll_once()
+
+    run(scenario())
+    delivered, deleted = live_handles(server)
+    assert len(delivered) == 4 and deleted == []
+    parting = manager.parting_heartbeat()
+    assert parting is not None
+    path, body = parting
+    # What the unload handler sends (fetch keepalive) is the heartbeat the server already takes.
+    assert path == "/api/webpage_send_heartbeat" and body["session_id"] == SID
+    asyncio.run(server.post(path, body))
+    assert live_handles(server)[1] == delivered
+    assert manager.parting_heartbeat() is None  # taken: a second pagehide sends nothing
