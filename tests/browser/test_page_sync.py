@@ -284,7 +284,7 @@ def test_leaving_the_page_acknowledges_what_it_applied(browsers: Browsers, stack
     for _ in range(3):
         seq, _price = update_price(stack, session_id)
     wait_for_seq(page, seq)
-    assert in_flight() == 3
+    assert in_flight() >= 3  # the three prices (and any announcement since)
     page.unroute("**/api/webpage_send_heartbeat")
     page.goto("about:blank")
     # The parting heartbeat (fetch keepalive on pagehide) deleted them; without it they would stay
