@@ -108,8 +108,8 @@ def run_figures(stack: LocalStack, *, quick: bool, only: set[str],
         from bench import cost
 
         _progress("AWS cost model (viewers at 1 update/s)")
-        record("cost", cost.measure(stack, viewers=4, seconds=60.0 if quick else 600.0,
-                                    idle_seconds=20.0 if quick else 60.0))
+        record("cost", cost.measure(stack, viewers=4, seconds=20.0 if quick else 600.0,
+                                    idle_seconds=10.0 if quick else 60.0))
     if "late_joiner" in only:
         # Last: it seeds 11,000+ events, and moto's Query walks the whole table (every publish lists
         # the session's clients with a Query), so it would slow every figure measured after it.
@@ -121,7 +121,7 @@ def run_figures(stack: LocalStack, *, quick: bool, only: set[str],
 
 def bench_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="pbfm-webpage bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run, under a minute)")
+    parser.add_argument("--quick", action="store_true", help="small sizes (the CI smoke run, ~1.5 min)")
     parser.add_argument("--chaos", action="store_true", help="the chaos run instead of the figures")
     parser.add_argument("--events", type=int, default=5000, help="chaos: events to stream")
     parser.add_argument("--rate", type=float, default=20.0, help="chaos: events per second")

@@ -28,6 +28,9 @@ def test_quick_bench_writes_results(tmp_path: Path, capsys: pytest.CaptureFixtur
     joins = figures["joins"]
     assert joins["join_scaling"]["first"]["n"] == joins["join_scaling"]["last"]["n"] == 20
     assert joins["stale_removal"]["removed_all"] and joins["stale_removal"]["other_requests_during"]["n"] > 0
+    cost = figures["cost"]
+    assert cost["published"] > 0 and cost["total_dollars_per_viewer_month"] > 0
+    assert cost["per_viewer_minute"]["sqs_requests"] > 0
     assert (tmp_path / written.name.replace(".json", ".svg")).read_text().startswith("<svg")
     out = capsys.readouterr().out
     assert "registration p95" in out and "longest other request during stale removal" in out
