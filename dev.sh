@@ -7,7 +7,10 @@ cd "$(dirname "$0")"
 
 # Where the browser tests expect Debian's chromium. PBFM_CHROMIUM only lets the set-up test
 # (tests/setup) pretend it is absent, so the install step runs even where chromium is installed.
+# setup_chromium exports PBFM_CHROMIUM as the binary the tests and the bench then launch.
 CHROMIUM="${PBFM_CHROMIUM:-/usr/bin/chromium}"
+# The same package unpacked here, when dpkg cannot put /usr/bin/chromium in place (see below).
+LOCAL_CHROMIUM="$PWD/.chromium/usr/lib/chromium/chromium"
 
 stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
 
@@ -39,24 +42,49 @@ setup_web() {
 }
 
 setup_chromium() {
-  if [[ ! -x "$CHROMIUM" ]]; then
-    local sudo=""; [[ "$(id -u)" != 0 ]] && sudo="sudo"
-    # `env` so the variable assignment works with and without sudo (as root, $sudo is empty).
-    local apt="$sudo env DEBIAN_FRONTEND=noninteractive" log; log="$(mktemp)"
-    $apt apt-get update -qq
-    # --reinstall: when the package is registered but its files are gone, a plain install is a no-op.
-    if ! $apt apt-get install -y -qq --reinstall chromium >"$log" 2>&1; then
-      # dpkg refuses while an earlier install was left half-done (unpacked, unconfigured, broken
-      # dependencies): finish that first, then try once more. dpkg's reason is in the log.
-      $apt dpkg --configure -a >>"$log" 2>&1 || true
-      $apt apt-get install -y -qq -f >>"$log" 2>&1 || true
-      if ! $apt apt-get install -y -qq --reinstall chromium >>"$log" 2>&1; then
+  if [[ -x "$CHROMIUM" ]]; then export PBFM_CHROMIUM="$CHROMIUM"; return; fi
+  if [[ -x "$LOCAL_CHROMIUM" ]]; then export PBFM_CHROMIUM="$LOCAL_CHROMIUM"; return; fi
+  local sudo=""; [[ "$(id -u)" != 0 ]] && sudo="sudo"
+  # `env` so the variable assignment works with and without sudo (as root, $sudo is empty).
+  local apt="$sudo env DEBIAN_FRONTEND=noninteractive" log; log="$(mktemp)"
+  $apt apt-get update -qq
+  # --reinstall: when the package is registered but its files are gone, a plain install is a no-op.
+  if ! $apt apt-get install -y -qq --reinstall chromium >"$log" 2>&1; then
+    # dpkg refuses while an earlier install was left half-done (unpacked, unconfigured, broken
+    # dependencies): finish that first, then try once more.
+    $apt dpkg --configure -a >>"$log" 2>&1 || true
+    $apt apt-get install -y -qq -f >>"$log" 2>&1 || true
+    if ! $apt apt-get install -y -qq --reinstall chromium >>"$log" 2>&1; then
+      # dpkg cannot replace /usr/bin/chromium at all when something else holds that path (a bind
+      # mount: "unable to make backup link ... Invalid cross-device link"). The tests need only a
+      # working binary: unpack the same packages into .chromium/ and use that one.
+      unpack_chromium >>"$log" 2>&1 || true
+      if [[ ! -x "$LOCAL_CHROMIUM" ]]; then
         grep -v "Reading database" "$log" | tail -40 >&2; echo "dev.sh: chromium did not install" >&2; exit 1
       fi
+      echo "dev.sh: /usr/bin/chromium could not be installed; using $LOCAL_CHROMIUM" >&2
+      rm -f "$log"; export PBFM_CHROMIUM="$LOCAL_CHROMIUM"; return
     fi
-    rm -f "$log"
-    if [[ ! -x /usr/bin/chromium ]]; then echo "dev.sh: chromium did not install" >&2; exit 1; fi
   fi
+  rm -f "$log"
+  if [[ ! -x /usr/bin/chromium ]]; then echo "dev.sh: chromium did not install" >&2; exit 1; fi
+  export PBFM_CHROMIUM=/usr/bin/chromium
+}
+
+# Debian's chromium and chromium-common unpacked under .chromium/ (their libraries installed from
+# apt first: they live elsewhere and dpkg can place them).
+unpack_chromium() {
+  local sudo=""; [[ "$(id -u)" != 0 ]] && sudo="sudo"
+  local deps; deps="$(apt-cache depends chromium chromium-common | awk '/ Depends:/ && $2 !~ /^</ {print $2}' \
+    | grep -v -x -e chromium -e chromium-common | sort -u)"
+  # shellcheck disable=SC2086
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $deps || true
+  local dir; dir="$(mktemp -d)"
+  (cd "$dir" && apt-get download chromium chromium-common)
+  rm -rf .chromium.new && mkdir .chromium.new
+  for deb in "$dir"/*.deb; do dpkg-deb -x "$deb" .chromium.new; done
+  rm -rf "$dir" .chromium && mv .chromium.new .chromium
+  "$LOCAL_CHROMIUM" --headless --no-sandbox --version
 }
 
 command="${1:-demo}"; shift || true

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
 from collections import Counter
 from typing import Any
@@ -27,7 +28,8 @@ from bench.harness import new_session
 from bench.stats import summary
 from pbfm_tooling.local_stack import LocalStack
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium, or what ./dev.sh found or unpacked instead (it exports PBFM_CHROMIUM).
+CHROMIUM = os.environ.get("PBFM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic",
                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]

@@ -7,7 +7,6 @@ request it makes; ``Browsers.external_requests()`` lists any that went to a host
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,8 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-CHROMIUM = os.environ.get("PBFM_CHROMIUM", "/usr/bin/chromium")
+from bench.chromium import CHROMIUM  # Debian's, or the one ./dev.sh exports
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
