@@ -594,8 +594,9 @@ def _failover_timing(failover: dict[str, Any], settings: Settings) -> dict[str, 
     has been silent for the timeout, at most one such check per half interval. So the promotion may
     not come before the master's last heartbeat (the server's own record) plus the timeout, and must
     have come by the answer to the first observer heartbeat sent half an interval after that
-    deadline. Both are measured on the wire, so the check holds on a slow machine as on a fast one;
-    ``failover_s`` is the wall time a person saw.
+    deadline. The promotion's time is the ROLE_CHANGE event's, stamped by the server; the heartbeats
+    are measured on the wire. So the check holds on a slow machine as on a fast one; ``failover_s``
+    is the wall time a person saw.
     """
     deadline = failover["master_heartbeat_epoch"] + settings.heartbeat_timeout_s
     promoted = failover["promoted_epoch"]
@@ -613,8 +614,8 @@ def _failover_timing(failover: dict[str, Any], settings: Settings) -> dict[str, 
         "failover_s": round(failover["promoted_monotonic"] - failover["master_last_heartbeat_monotonic"], 2),
         "heartbeat_timeout_s": settings.heartbeat_timeout_s,
         "promoted_after_deadline_s": round(promoted - deadline, 2),
-        # Positive: it came only after an answered heartbeat that should have made it (the watcher
-        # looks every 20 ms).
+        # Positive: it came only after an answered heartbeat that should have made it (a heartbeat
+        # that promotes is answered after the ROLE_CHANGE is stored).
         "late_by_s": None if first_due is None else round(promoted - first_due, 2),
     }
 
@@ -629,8 +630,13 @@ def _watch_failover(stack: LocalStack, session_id: str, failover: dict[str, Any]
             # The server's record of the old master's last beat (one in flight at the kill may land late).
             failover["master_heartbeat_epoch"] = session.master_heartbeat
         if session is not None and session.master_client_id != old:
-            failover["promoted_epoch"] = time.time()
             failover["promoted_monotonic"] = time.monotonic()
+            # When the server promoted, by its own clock: this watcher's reads wait on a busy stack.
+            role_changes = [e for e in stack.service.store.events_after(session_id, 0)
+                            if e.type == MessageType.ROLE_CHANGE
+                            and (e.payload or {}).get("previous_master_client_id") == old
+                            and (e.payload or {}).get("master_client_id") == session.master_client_id]
+            failover["promoted_epoch"] = role_changes[-1].ts if role_changes else time.time()
             failover["new_master"] = session.master_client_id
             mark(f"failover: {session.master_client_id} promoted")
             return

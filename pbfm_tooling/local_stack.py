@@ -98,8 +98,10 @@ class LocalStack:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
         from pbfm_tooling.moto_atomic import make_dynamodb_writes_atomic
+        from pbfm_tooling.moto_dispatch import list_moto_modules_once
 
         make_dynamodb_writes_atomic()
+        list_moto_modules_once()
         moto_port, gateway_port = self._pinned_ports()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         # moto binds in its own thread and would wait forever on a taken port: try it here first.
