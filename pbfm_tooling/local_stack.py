@@ -28,13 +28,16 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pbfm_tooling.state_dir import Restored, StateDirectory
 
 # moto reads this once, when first imported: with it, the bucket's own CORS rules answer (as on AWS)
 # instead of moto's allow-everything default. Set here so importing this module is enough.
 os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
+
+if TYPE_CHECKING:
+    from chalice_app.aws import AwsClients
 
 DEFAULT_SWEEP_EVERY_S = 2.0
 SAVE_EVERY_S = 30.0
@@ -67,6 +70,7 @@ class LocalStack:
         self.save_every_s = save_every_s
         self.restored = Restored(0, 0, 0.0)
         self._moto: Any = None
+        self._clients: AwsClients | None = None
         self._gateway: Any = None
         self._environment_before: dict[str, str | None] = {}
         self._server: Any = None
@@ -150,7 +154,9 @@ class LocalStack:
 
         self.settings = Settings.from_env(env)
         self.service = build_service(self.settings)
-        clients = build_clients(self.settings)
+        # Built once per start: a boto3 client loads its service model from JSON (about a second of
+        # the interpreter for these three), which a save every 30 s would otherwise pay each time.
+        self._clients = clients = build_clients(self.settings)
         # The chat view's sandbox reads snapshots and documents by presigned URL too.
         origins = _with_origins_already_allowed(clients.s3, self.settings.bucket_name,
                                                 [*origins, *self.settings.view_origins])
@@ -187,11 +193,9 @@ class LocalStack:
 
     def save(self) -> None:
         """Write the table and the bucket to the state directory now (one save at a time)."""
-        if self.state is None or self._moto is None:
+        clients = self._clients
+        if self.state is None or self._moto is None or clients is None:
             return
-        from chalice_app.aws import build_clients
-
-        clients = build_clients(self.settings)
         with self._save_lock:
             self.state.save(clients.s3, clients.dynamodb, table=self.settings.table_name,
                             bucket=self.settings.bucket_name)
@@ -204,9 +208,9 @@ class LocalStack:
                 log.exception("saving the local state failed (the next save tries again)")
 
     def _forget_aws(self) -> None:
-        from chalice_app.aws import build_clients
-
-        clients = build_clients(self.settings)
+        clients = self._clients
+        if clients is None:
+            return
         for url in clients.sqs.list_queues(QueueNamePrefix=self.settings.queue_prefix).get("QueueUrls", []):
             clients.sqs.delete_queue(QueueUrl=url)
         clients.dynamodb.delete_table(TableName=self.settings.table_name)
