@@ -276,10 +276,10 @@ class DynamoEventStore:
         session = self.require_session(session_id, active=False)
         return self._conditional(
             "reserving a place", Key=self._counter_key(session_id, counter),
-            UpdateExpression="ADD n :one SET expires_at = :exp",
+            UpdateExpression="ADD n :one SET expires_at = :exp, reserved_at = :now",
             ConditionExpression="attribute_not_exists(n) OR n < :limit",
             ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(limit)},
-                                       ":exp": {"N": str(session.expires_at)}})
+                                       ":exp": {"N": str(session.expires_at)}, ":now": {"N": repr(self._clock())}})
 
     def release_slot(self, session_id: str, counter: str) -> None:
         self._conditional("releasing a place", Key=self._counter_key(session_id, counter),
@@ -292,13 +292,14 @@ class DynamoEventStore:
                                      ConsistentRead=True).get("Item")
         return 0 if item is None else int(item.get("n", {"N": "0"})["N"])
 
-    def set_slots(self, session_id: str, counter: str, value: int) -> None:
+    def set_slots(self, session_id: str, counter: str, value: int, *, expected: int, quiet_since: float) -> bool:
         session = self.require_session(session_id, active=False)
-        with aws_errors("correcting a counter"):
-            self._db.update_item(TableName=self._table, Key=self._counter_key(session_id, counter),
-                                 UpdateExpression="SET n = :v, expires_at = :exp",
-                                 ExpressionAttributeValues={":v": {"N": str(value)},
-                                                            ":exp": {"N": str(session.expires_at)}})
+        return self._conditional(
+            "correcting a counter", Key=self._counter_key(session_id, counter),
+            UpdateExpression="SET n = :v, expires_at = :exp",
+            ConditionExpression="n = :expected AND (attribute_not_exists(reserved_at) OR reserved_at <= :quiet)",
+            ExpressionAttributeValues={":v": {"N": str(value)}, ":exp": {"N": str(session.expires_at)},
+                                       ":expected": {"N": str(expected)}, ":quiet": {"N": repr(quiet_since)}})
 
     def _conditional(self, doing: str, **update: Any) -> bool:
         """One conditional UpdateItem: True when it applied, False when its condition failed."""

@@ -158,7 +158,10 @@ class EventStore(Protocol):
         ...
 
     def reserve_slot(self, session_id: str, counter: str, limit: int) -> bool:
-        """Count one more in ``counter`` unless it already holds ``limit``; False when full."""
+        """Count one more in ``counter`` unless it already holds ``limit``; False when full.
+
+        Also records when (store clock), so that ``set_slots`` can leave a join in flight alone.
+        """
         ...
 
     def release_slot(self, session_id: str, counter: str) -> None:
@@ -167,8 +170,13 @@ class EventStore(Protocol):
 
     def slots(self, session_id: str, counter: str) -> int: ...
 
-    def set_slots(self, session_id: str, counter: str, value: int) -> None:
-        """Correct a counter to what was counted (the sweep's repair after a crash between steps)."""
+    def set_slots(self, session_id: str, counter: str, value: int, *, expected: int, quiet_since: float) -> bool:
+        """Correct a counter to what was counted (the sweep's repair after a crash between steps).
+
+        Only from ``expected`` (the value the count was compared with) and only if no place was
+        reserved after ``quiet_since``: a join takes its place before its browser is registered,
+        so a recent reservation may belong to a browser not listed yet. False when not applied.
+        """
         ...
 
     def bump_roster(self, session_id: str) -> None:

@@ -61,6 +61,9 @@ DELETE_BATCH = 10
 # share the process (locally, moto's too) and must not wait behind a long removal.
 REMOVAL_BATCH = 10
 REMOVAL_PAUSE_S = 0.02
+# Longer than a join can take between taking its place and listing its browser (the API's Lambda
+# timeout is 30 s): the sweep's recount leaves a place taken this recently alone.
+PLACE_IN_FLIGHT_S = 60.0
 
 
 class SessionFull(Conflict):
@@ -613,10 +616,16 @@ class SessionService:
             if n and n % REMOVAL_BATCH == 0:
                 time.sleep(REMOVAL_PAUSE_S)
             self._remove_client(session_id, client.client_id, delete_queues=True, record=client, session=session)
-        # A crash between taking a place and registering would leak it: count again.
+        # A crash between taking a place and registering would leak it: count again. The count is
+        # read before the list, and corrected only when no join took a place lately (one in flight
+        # holds its place before its browser is listed).
         counter = viewers_counter(session)
-        if self.store.slots(session_id, counter) > len(clients) - len(stale):
-            self.store.set_slots(session_id, counter, len(self._clients(session)))
+        counted = self.store.slots(session_id, counter)
+        if counted > len(clients) - len(stale):
+            registered = len(self._clients(session))
+            if counted > registered:
+                self.store.set_slots(session_id, counter, registered, expected=counted,
+                                     quiet_since=now - PLACE_IN_FLIGHT_S)
         self.announce_participants(session_id)
         return len(stale)
 

@@ -90,6 +90,7 @@ class MemoryEventStore:
         self._fanout: dict[tuple[str, str, str], tuple[str, int]] = {}
         # COUNTER# items: (session, name) -> count; roster_seq is METADATA's, kept beside it.
         self._counters: dict[tuple[str, str], int] = {}
+        self._reserved_at: dict[tuple[str, str], float] = {}
         self._roster_seq: dict[str, int] = {}
 
     # -- sessions
@@ -210,6 +211,7 @@ class MemoryEventStore:
             if count >= limit:
                 return False
             self._counters[(session_id, counter)] = count + 1
+            self._reserved_at[(session_id, counter)] = self._clock()
             return True
 
     def release_slot(self, session_id: str, counter: str) -> None:
@@ -222,9 +224,14 @@ class MemoryEventStore:
         with self._lock:
             return self._counters.get((session_id, counter), 0)
 
-    def set_slots(self, session_id: str, counter: str, value: int) -> None:
+    def set_slots(self, session_id: str, counter: str, value: int, *, expected: int, quiet_since: float) -> bool:
         with self._lock:
-            self._counters[(session_id, counter)] = value
+            key = (session_id, counter)
+            if key not in self._counters or self._counters[key] != expected \
+                    or self._reserved_at.get(key, quiet_since) > quiet_since:
+                return False
+            self._counters[key] = value
+            return True
 
     def claim_sweep(self, session_id: str, previous: float, now: float) -> bool:
         with self._lock:

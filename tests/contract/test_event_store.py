@@ -204,8 +204,22 @@ def test_counters_stop_at_their_limit_and_never_go_below_zero(backend: Backend, 
     for _ in range(4):
         store.release_slot(session_id, "viewers")
     assert store.slots(session_id, "viewers") == 0
-    store.set_slots(session_id, "viewers", 2)
-    assert not store.reserve_slot(session_id, "viewers", 2)
+
+
+def test_a_counter_is_corrected_only_from_the_value_read_and_after_a_quiet_time(
+        backend: Backend, session_id: str) -> None:
+    store, clock = backend.store, backend.clock
+    store.create_session(session_id, None, TTL)
+    assert store.reserve_slot(session_id, "viewers", 5) and store.reserve_slot(session_id, "viewers", 5)
+    reserved = clock()
+    assert not store.set_slots(session_id, "tabs#x", 0, expected=1, quiet_since=reserved)  # never counted
+    assert not store.set_slots(session_id, "viewers", 1, expected=2, quiet_since=reserved - 1)  # a place since
+    assert not store.set_slots(session_id, "viewers", 1, expected=3, quiet_since=reserved)  # not what was read
+    assert store.slots(session_id, "viewers") == 2
+    clock.advance(10)
+    assert store.set_slots(session_id, "viewers", 1, expected=2, quiet_since=clock() - 5)
+    assert store.slots(session_id, "viewers") == 1
+    assert store.reserve_slot(session_id, "viewers", 2) and not store.reserve_slot(session_id, "viewers", 2)
 
 
 def test_concurrent_reservations_never_pass_the_limit(backend: Backend, session_id: str) -> None:

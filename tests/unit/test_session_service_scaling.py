@@ -15,7 +15,7 @@ from chalice.test import Client
 from chalice_app.application import create_app
 from chalice_app.errors import Conflict
 from chalice_app.roles import Role
-from chalice_app.sessions import SessionFull, SessionService
+from chalice_app.sessions import PLACE_IN_FLIGHT_S, SessionFull, SessionService, viewers_counter
 from chalice_app.settings import Settings
 from pbfm_tooling.memory_backends import ManualClock, MemoryBlobStore, MemoryBrowserQueues, MemoryEventStore
 from tests.counting import Counting
@@ -256,6 +256,28 @@ def test_the_viewer_cap_refuses_a_join_that_creates_nothing(backends: Backends, 
     for person in people[1:]:
         service.heartbeat(SID, person.client_id)
     assert service.sweep(SID) == 1
+    service.join(SID, None, browser_id="x" * 16)
+
+
+def test_the_recount_leaves_a_join_in_flight_its_place_and_frees_a_leaked_one_later(
+        backends: Backends, clock: ManualClock) -> None:
+    settings = Settings(**{**SETTINGS.__dict__, "max_viewers": 3})
+    service, _, _ = backends.service(clock, settings)
+    service.create_session(SID, None)
+    people = [service.join(SID, None, browser_id=f"{n:016d}").client for n in range(2)]
+    counter = viewers_counter(service.store.require_session(SID))
+    # A third join has taken its place and is still creating its queues (or its process died there).
+    assert service.store.reserve_slot(SID, counter, 3)
+    service.sweep(SID)
+    assert service.store.slots(SID, counter) == 3
+    with pytest.raises(SessionFull):
+        service.join(SID, None, browser_id="x" * 16)
+    # Long after any join could still be in flight, the place counts as leaked and is given back.
+    clock.advance(PLACE_IN_FLIGHT_S + 1)
+    for person in people:
+        service.heartbeat(SID, person.client_id)
+    service.sweep(SID)
+    assert service.store.slots(SID, counter) == 2
     service.join(SID, None, browser_id="x" * 16)
 
 
