@@ -54,9 +54,21 @@ class LoopThread:
     def stop(self) -> None:
         if self.loop.is_closed():
             return
+        # A cancelled tab's future is done at once, but its task still runs its ``finally`` blocks:
+        # let every task finish before the loop closes, as ``asyncio.run`` does.
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            self.run(_finish_every_other_task(), timeout_s=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()
+
+
+async def _finish_every_other_task() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        if not task.cancelling():  # one already cancelled is in its finally blocks: let it finish them
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class Tab:
