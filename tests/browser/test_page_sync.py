@@ -87,7 +87,10 @@ def test_four_browsers_stay_in_sync(browsers: Browsers, stack: LocalStack, sessi
     pages = [browsers.open(stack.page_url(session_id)) for _ in range(4)]
     for page in pages:
         wait_for_live(page)
-    roles = sorted(shown(p).role for p in pages)
+    # Read once all show the same sequence: on a loaded machine four Pyodide boots can delay the
+    # first master's heartbeats past the timeout, and a page shows its demotion only once it has
+    # applied the ROLE_CHANGE.
+    roles = sorted(f.role for f in settled(stack, session_id, *pages))
     assert roles == ["master", "observer", "observer", "observer"]
     timings = []
     for _ in range(5):
@@ -137,8 +140,12 @@ def test_master_failover_and_transfer(browsers: Browsers, stack: LocalStack, ses
         page = browsers.open(stack.page_url(session_id))
         wait_for_live(page)
         pages.append(page)
-    master, observer, third = pages
-    assert shown(master).role == "master"
+    # The first page is master unless a loaded machine delayed its heartbeats while the others
+    # booted: whichever it is once the pages agree, it is the one that closes.
+    roles = [f.role for f in settled(stack, session_id, *pages)]
+    assert sorted(roles) == ["master", "observer", "observer"]
+    master = pages[roles.index("master")]
+    observer, third = (page for page in pages if page is not master)
     timeout_s = stack.settings.heartbeat_timeout_s
 
     closed = time.monotonic()
@@ -249,7 +256,7 @@ def test_two_tabs_of_one_browser_are_two_participants(browsers: Browsers, stack:
     wait_for_live(first)
     second = browsers.open(stack.page_url(session_id), person)
     wait_for_live(second)
-    assert sorted([shown(first).role, shown(second).role]) == ["master", "observer"]
+    assert sorted(f.role for f in settled(stack, session_id, first, second)) == ["master", "observer"]
     people = rest_call(stack.base_url, "webpage_get_session_status", session_id=session_id)["participants"]
     assert len(people) == 2
     # Both tabs see every update: they no longer share (and steal from) one pair of queues.
