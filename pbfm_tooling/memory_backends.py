@@ -227,8 +227,7 @@ class MemoryEventStore:
     def set_slots(self, session_id: str, counter: str, value: int, *, expected: int, quiet_since: float) -> bool:
         with self._lock:
             key = (session_id, counter)
-            if key not in self._counters or self._counters[key] != expected \
-                    or self._reserved_at.get(key, quiet_since) > quiet_since:
+            if self._counters.get(key) != expected or self._reserved_at.get(key, quiet_since) > quiet_since:
                 return False
             self._counters[key] = value
             return True
