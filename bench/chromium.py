@@ -32,6 +32,7 @@ from pbfm_tooling.local_stack import LocalStack
 CHROMIUM = os.environ.get("PBFM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic",
+                 # Any name but 127.0.0.1 resolves to nothing: a CDN request fails instead of working.
                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 BOOT_TIMEOUT_S = 60.0
 IDLE_S = 60.0  # the idle window of the "per idle viewer-minute" figure

@@ -15,19 +15,8 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from bench.chromium import CHROMIUM  # Debian's, or the one ./dev.sh exports
+from bench.chromium import CHROMIUM, CHROMIUM_ARGS  # Debian's, or the one ./dev.sh exports
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    # Any name but 127.0.0.1 resolves to nothing: a CDN request fails instead of silently working.
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-]
 LOCAL_HOSTS = frozenset({"127.0.0.1"})
 # The boot of Pyodide is CPU bound (~3 s alone, ~10 s for four at once on two cores).
 BOOT_TIMEOUT_MS = 60_000

@@ -8,17 +8,14 @@ reference host does. Everything runs against a real local stack in real Chromium
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Frame, Page, Request, Response
 
 from pbfm_tooling.local_stack import LocalStack
@@ -27,30 +24,8 @@ from tests.browser.harness import BOOT_TIMEOUT_MS, Browsers, shown, wait_for_liv
 from tests.conftest import TEST_OVERRIDES
 
 pytestmark = pytest.mark.browser
-log = logging.getLogger(__name__)
 
 
-def once_more_if_the_renderer_crashes(test: Callable[..., None]) -> Callable[..., None]:
-    """Run the test again, once, in fresh contexts, if Chromium's renderer died under it.
-
-    Twice in full suite runs (never alone, in 15+ runs of this file) a renderer of this host + view
-    + pages test died ("Page crashed"); the cause is not found yet. A crash is no verdict on the
-    view; the second run must pass everything, and the crash is logged.
-    """
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        try:
-            test(*args, **kwargs)
-        except PlaywrightError as exc:
-            if "crashed" not in str(exc):
-                raise
-            log.warning("Chromium's renderer crashed under %s; running it once more: %s", test.__name__, exc)
-            browsers: Browsers = kwargs["browsers"]
-            for context in browsers.contexts:
-                context.close()
-            browsers.contexts.clear()
-            test(*args, **kwargs)
-    return run
 TOKEN_HEADER = "x-pbfm-view-token"
 # Short enough that a test sees the view renew it (every answer past half its life carries a new one).
 TOKEN_LIFETIME_S = 30
@@ -173,7 +148,6 @@ def settle(stack: LocalStack, session_id: str, frame: Frame, *pages: Page) -> tu
         time.sleep(0.2)
 
 
-@once_more_if_the_renderer_crashes
 def test_the_view_in_a_chat_shows_what_every_browser_shows(browsers: Browsers, hosts: dict[str, AppHost],
                                                             view_stack: LocalStack) -> None:
     stack, host = view_stack, hosts["reference"]
@@ -271,7 +245,6 @@ def test_the_view_in_a_chat_shows_what_every_browser_shows(browsers: Browsers, h
           + "; both pages " + ", ".join(f"{t * 1000:.0f} ms" for t in latencies["pages"]))
 
 
-@once_more_if_the_renderer_crashes
 def test_a_token_taken_from_the_view_is_refused_for_another_session(browsers: Browsers, hosts: dict[str, AppHost],
                                                                      view_stack: LocalStack) -> None:
     stack, host = view_stack, hosts["reference"]
@@ -293,7 +266,6 @@ def test_a_token_taken_from_the_view_is_refused_for_another_session(browsers: Br
                       headers=sandbox).status_code == 200
 
 
-@once_more_if_the_renderer_crashes
 def test_a_view_opened_after_its_token_expired_renews_it_through_the_host(
         browsers: Browsers, hosts: dict[str, AppHost], view_stack: LocalStack) -> None:
     stack, host = view_stack, hosts["reference"]
@@ -311,7 +283,6 @@ def test_a_view_opened_after_its_token_expired_renews_it_through_the_host(
     assert stack.service.store.list_clients(session_id)[0].in_chat
 
 
-@once_more_if_the_renderer_crashes
 def test_a_host_that_forbids_eval_gets_a_clear_message_and_the_link(browsers: Browsers, hosts: dict[str, AppHost],
                                                                     view_stack: LocalStack) -> None:
     stack, host = view_stack, hosts["strict"]

@@ -23,6 +23,8 @@ from playwright.sync_api import sync_playwright
 from bench.chromium import CHROMIUM
 from pbfm_tooling.local_stack import LocalStack
 
+pytestmark = pytest.mark.browser
+
 TOKEN = "cors-token"
 PAGE = b"""<!doctype html><html><head><meta charset="utf-8"><title>MCP client</title></head><body>
 <script>
