@@ -38,9 +38,10 @@ RENDERER_CRASHED = [r"Target crashed", r"Page crashed"]
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test in real Chromium runs once more, from fresh fixtures, if a renderer died under it.
 
-    Full-suite runs lost a renderer about once in three (never in the test alone, never with a
-    reason on record before the driver's stderr was kept). A crash is no verdict on the page: the
-    second run must pass everything, and the report lists the rerun.
+    Full-suite runs have lost a renderer three times on record (twice under the chat view, once
+    booting a plain page in CI; never a test alone, and with no reason on record before the
+    driver's stderr was kept). A crash is no verdict on the page: the second run must pass
+    everything, and the report lists the rerun.
     """
     for item in items:
         if item.get_closest_marker("browser"):
