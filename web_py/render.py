@@ -51,7 +51,15 @@ def utc_time(epoch_seconds: float) -> str:
 def role_for(state: PageState, view: View) -> str:
     if view.client_id is None:
         return "joining"
-    return role_of(state, view.client_id) or view.server_role or "joining"
+    listed = role_of(state, view.client_id)
+    if listed is not None:
+        return listed
+    # Not in the list yet. A join or heartbeat answer may predate a ROLE_CHANGE this page has
+    # already applied (a join promoted another tab while this one's beats were late): the log,
+    # which every browser shows, names the master, so this page is not it.
+    if view.server_role == "master" and state.master_client_id is not None:
+        return "observer"
+    return view.server_role or "joining"
 
 
 def render_page(state: PageState, view: View) -> str:

@@ -124,6 +124,18 @@ def test_unknown_client_uses_the_server_role_until_listed() -> None:
     assert 'data-testid="role">observer<' in html
 
 
+def test_a_stale_master_answer_gives_way_to_the_master_the_log_names() -> None:
+    # This tab was master when the server last answered it; since then a join promoted ALICE (its
+    # ROLE_CHANGE is applied) and no participant list names this tab yet.
+    unlisted = "ccccccccccc3"
+    html = render_page(state_with(), View(client_id=unlisted, connection="live", server_role="master"))
+    assert 'data-testid="role">observer<' in html and 'data-testid="refresh" disabled>' in html
+    # Before the log names any master, the server's word is all the page has.
+    alone = render_page(state_with(master_client_id=None, participants=()),
+                        View(client_id=unlisted, connection="live", server_role="master"))
+    assert 'data-testid="role">master<' in alone
+
+
 def test_participants_listed_with_self_marked() -> None:
     markup = render_page(state_with(), View(client_id=BOB, connection="live"))
     assert 'data-testid="participants" data-count="2"' in markup
