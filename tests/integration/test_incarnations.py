@@ -17,6 +17,7 @@ import httpx
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
+from chalice_app.aws import build_clients
 from chalice_app.event_store import DynamoEventStore
 from pbfm_tooling.http_transport import HttpxTransport
 from pbfm_tooling.local_stack import LocalStack
@@ -49,7 +50,7 @@ async def follow(page: SessionManager, until_seq: int, polls: int = 20) -> None:
 def expire_now(stack: LocalStack, session_id: str) -> None:
     """What the session's TTL does to it, without waiting for it: METADATA's ``expires_at`` passes.
     Every item stays, as on moto (which never deletes) and on AWS (whose TTL deletion lags by days)."""
-    stack.service.store._db.update_item(
+    build_clients(stack.settings).dynamodb.update_item(
         TableName=stack.settings.table_name, Key={"PK": {"S": f"SESSION#{session_id}"}, "SK": {"S": "METADATA"}},
         UpdateExpression="SET expires_at = :past",
         ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}})
