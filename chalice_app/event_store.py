@@ -172,8 +172,10 @@ class DynamoEventStore:
                         heapq.heapreplace(newest, entry)
         return [record for _, _, record in sorted(newest, key=lambda e: e[:2], reverse=True)]
 
-    def set_master(self, session_id: str, new_master: str, expected: str | None) -> bool:
-        """Compare-and-set the master (its heartbeat starts now); False when another request changed it first."""
+    def set_master(self, session_id: str, new_master: str, expected: str | None, *,
+                   silent_before: float | None = None) -> bool:
+        """Compare-and-set the master (its heartbeat starts now); False when another request changed it first,
+        or when the master it replaces beat at or after ``silent_before`` (its beat landed since it was read)."""
         now = {"N": repr(self._clock())}
         if expected is None:
             condition = "attribute_not_exists(master_client_id) AND #s = :active"
@@ -181,6 +183,9 @@ class DynamoEventStore:
         else:
             condition = "master_client_id = :old AND #s = :active"
             values = {":new": {"S": new_master}, ":old": {"S": expected}, ":active": {"S": "active"}, ":now": now}
+            if silent_before is not None:
+                condition += " AND (attribute_not_exists(master_heartbeat) OR master_heartbeat < :silent_before)"
+                values[":silent_before"] = {"N": repr(silent_before)}
         try:
             with aws_errors("changing the master"):
                 self._db.update_item(

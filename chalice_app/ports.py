@@ -128,8 +128,10 @@ class EventStore(Protocol):
         """Live sessions (neither ended nor expired), newest first (by ``created_at``), at most ``limit``."""
         ...
 
-    def set_master(self, session_id: str, new_master: str, expected: str | None) -> bool:
-        """Compare-and-set on an active session; False when the master is no longer ``expected``."""
+    def set_master(self, session_id: str, new_master: str, expected: str | None, *,
+                   silent_before: float | None = None) -> bool:
+        """Compare-and-set on an active session; False when the master is no longer ``expected``, or
+        (with ``silent_before``) when its last heartbeat is no longer older than that time."""
         ...
 
     def mark_ended(self, session_id: str) -> None: ...

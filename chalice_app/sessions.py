@@ -287,7 +287,10 @@ class SessionService:
         clients = self._clients(session) if clients is None else clients
         successors = [c for c in clients if c.client_id != silent and not c.away and not c.in_chat
                       and now - c.last_heartbeat <= self.settings.heartbeat_timeout_s]
-        if successors and self._change_master(session_id, successors[0].client_id, silent, "failover"):
+        # Only while the master is still silent: a beat of its that lands between the read that found
+        # it silent and this write keeps it master (the write's condition sees that beat).
+        if successors and self._change_master(session_id, successors[0].client_id, silent, "failover",
+                                              silent_before=now - self.settings.heartbeat_timeout_s):
             return successors[0].client_id
         return self.store.require_session(session_id).master_client_id
 
@@ -694,8 +697,9 @@ class SessionService:
             raise InvalidInput("The master changed while transferring; look at the participants and retry.")
         return session.master_client_id
 
-    def _change_master(self, session_id: str, new: str, old: str | None, reason: str) -> bool:
-        if not self.store.set_master(session_id, new, old):
+    def _change_master(self, session_id: str, new: str, old: str | None, reason: str, *,
+                       silent_before: float | None = None) -> bool:
+        if not self.store.set_master(session_id, new, old, silent_before=silent_before):
             return False
         self._announce_master(session_id, new, old, reason)
         return True

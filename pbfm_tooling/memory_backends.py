@@ -140,10 +140,13 @@ class MemoryEventStore:
         live.sort(key=lambda r: (r.created_at, r.session_id), reverse=True)
         return [_copy_session(r) for r in live[:max(limit, 0)]]
 
-    def set_master(self, session_id: str, new_master: str, expected: str | None) -> bool:
+    def set_master(self, session_id: str, new_master: str, expected: str | None, *,
+                   silent_before: float | None = None) -> bool:
         with self._lock:
             record = self._sessions.get(session_id)
             if record is None or not record.active or record.master_client_id != expected:
+                return False
+            if expected is not None and silent_before is not None and record.master_heartbeat >= silent_before:
                 return False
             self._sessions[session_id] = replace(record, master_client_id=new_master, master_heartbeat=self._clock())
             return True

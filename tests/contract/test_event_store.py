@@ -297,6 +297,21 @@ def test_the_master_changes_only_from_the_expected_one(backend: Backend, session
     assert not store.set_master(session_id, "a", "b")
 
 
+def test_a_failover_loses_to_a_beat_that_landed_since_the_master_was_found_silent(backend: Backend,
+                                                                                  session_id: str) -> None:
+    store = backend.store
+    store.create_session(session_id, None, TTL)
+    assert store.set_master(session_id, "a", None)
+    beat = backend.clock()
+    assert store.touch_master(session_id, "a", beat)
+    # The promoter read an older beat and decided "silent since before `beat`": the write refuses.
+    assert not store.set_master(session_id, "b", "a", silent_before=beat)
+    assert store.require_session(session_id).master_client_id == "a"
+    # Still silent at the write: the promotion goes through. An explicit transfer takes no such condition.
+    assert store.set_master(session_id, "b", "a", silent_before=beat + 0.5)
+    assert store.set_master(session_id, "a", "b")
+
+
 def test_price_refreshes_are_claimed_at_most_once_per_window(backend: Backend, session_id: str) -> None:
     store = backend.store
     assert not store.claim_refresh(session_id, 0, 10.0)  # no such session
