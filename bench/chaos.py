@@ -604,6 +604,13 @@ def _failover_timing(failover: dict[str, Any], settings: Settings) -> dict[str, 
     answered = [answered for person in failover["observers"] for network in person.networks
                 for sent, answered, status in network.heartbeats if sent >= due and status == 200]
     first_due = min(answered, default=None)
+    # The heartbeat that took the failover's lease (sent shortly before or after the deadline) may
+    # be slower than the first one answered after `due`, which then saw the lease taken and left the
+    # promotion to it: the slowest round trip of the beats sent from an interval before the deadline
+    # to that answer says how much later the promotion may come.
+    round_trips = [answered - sent for person in failover["observers"] for network in person.networks
+                   for sent, answered, status in network.heartbeats
+                   if first_due is not None and deadline - settings.heartbeat_interval_s <= sent <= first_due]
     # What each observer's heartbeats did around the deadline, for a failure to explain itself.
     beats = {person.name: [(round(sent - deadline, 2), round(answered - sent, 2), status)
                            for network in person.networks for sent, answered, status in network.heartbeats
@@ -617,6 +624,7 @@ def _failover_timing(failover: dict[str, Any], settings: Settings) -> dict[str, 
         # Positive: it came only after an answered heartbeat that should have made it (a heartbeat
         # that promotes is answered after the ROLE_CHANGE is stored).
         "late_by_s": None if first_due is None else round(promoted - first_due, 2),
+        "slowest_round_trip_s": round(max(round_trips, default=0.0), 2),
     }
 
 
