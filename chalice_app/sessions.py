@@ -277,7 +277,7 @@ class SessionService:
         return current
 
     def _fail_over(self, session: SessionRecord, silent: str | None,
-                   clients: Sequence[ClientRecord] | None = None) -> str | None:
+                   clients: Sequence[ClientRecord] | None = None, *, master_gone: bool = False) -> str | None:
         """Hand the master role to the longest-connected live observer (one Query; failovers are rare).
 
         Views in a chat are passed over: only the AI's explicit transfer makes one master.
@@ -287,10 +287,12 @@ class SessionService:
         clients = self._clients(session) if clients is None else clients
         successors = [c for c in clients if c.client_id != silent and not c.away and not c.in_chat
                       and now - c.last_heartbeat <= self.settings.heartbeat_timeout_s]
-        # Only while the master is still silent: a beat of its that lands between the read that found
-        # it silent and this write keeps it master (the write's condition sees that beat).
+        # A silent master only while it is still silent: a beat of its that lands between the read that
+        # found it silent and this write keeps it master (the write's condition sees that beat). A master
+        # that left the session is replaced whatever its last beat.
+        still_silent = None if master_gone else now - self.settings.heartbeat_timeout_s
         if successors and self._change_master(session_id, successors[0].client_id, silent, "failover",
-                                              silent_before=now - self.settings.heartbeat_timeout_s):
+                                              silent_before=still_silent):
             return successors[0].client_id
         return self.store.require_session(session_id).master_client_id
 
@@ -607,7 +609,7 @@ class SessionService:
         master = session.master_client_id
         master_gone = master is not None and all(c.client_id != master for c in clients)
         if (master is None and clients) or master_gone or self._master_is_silent(session, now):
-            self._fail_over(session, master, clients)
+            self._fail_over(session, master, clients, master_gone=master_gone)
         stale = [c for c in clients if now - c.last_heartbeat > settings.stale_after_s]
         silent = [c for c in clients if not c.away and settings.heartbeat_timeout_s < now - c.last_heartbeat
                   <= settings.stale_after_s]

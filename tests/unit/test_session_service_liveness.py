@@ -188,3 +188,14 @@ def test_an_app_built_on_memory_backends_and_a_fake_clock_fails_over_through_res
         assert beat["server_time"] == clock()
         beat, _ = post(client, "/api/webpage_send_heartbeat", "a", first_cookie)
         assert beat["role"] == "observer"
+
+
+def test_a_master_that_left_is_replaced_by_the_next_sweep_whatever_its_last_beat(
+        service: SessionService, clock: ManualClock) -> None:
+    master, observer = (join(service, clock).client.client_id for _ in range(2))
+    assert service.store.require_session(SID).master_client_id == master
+    service.heartbeat(SID, master)  # its beat is fresh...
+    service.store.mark_client_gone(SID, master)  # ...but it is no longer in the session
+    clock.advance(1)
+    service.sweep(SID)
+    assert service.store.require_session(SID).master_client_id == observer
