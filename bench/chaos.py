@@ -608,9 +608,9 @@ def _failover_timing(failover: dict[str, Any], settings: Settings) -> dict[str, 
     # be slower than the first one answered after `due`, which then saw the lease taken and left the
     # promotion to it: the slowest round trip of the beats sent from an interval before the deadline
     # to that answer says how much later the promotion may come.
-    round_trips = [answered - sent for person in failover["observers"] for network in person.networks
-                   for sent, answered, status in network.heartbeats
-                   if first_due is not None and deadline - settings.heartbeat_interval_s <= sent <= first_due]
+    round_trips = [] if first_due is None else [
+        answered - sent for person in failover["observers"] for network in person.networks
+        for sent, answered, _ in network.heartbeats if deadline - settings.heartbeat_interval_s <= sent <= first_due]
     # What each observer's heartbeats did around the deadline, for a failure to explain itself.
     beats = {person.name: [(round(sent - deadline, 2), round(answered - sent, 2), status)
                            for network in person.networks for sent, answered, status in network.heartbeats

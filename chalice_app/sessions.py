@@ -290,9 +290,9 @@ class SessionService:
         # A silent master only while it is still silent: a beat of its that lands between the read that
         # found it silent and this write keeps it master (the write's condition sees that beat). A master
         # that left the session is replaced whatever its last beat.
-        still_silent = None if master_gone else now - self.settings.heartbeat_timeout_s
+        silent_before = None if master_gone else now - self.settings.heartbeat_timeout_s
         if successors and self._change_master(session_id, successors[0].client_id, silent, "failover",
-                                              silent_before=still_silent):
+                                              silent_before=silent_before):
             return successors[0].client_id
         return self.store.require_session(session_id).master_client_id
 
