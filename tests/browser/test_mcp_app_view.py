@@ -18,6 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Frame, Page, Request, Response
 
+from chalice_app import view_tokens
 from pbfm_tooling.local_stack import LocalStack
 from tests.browser.app_host.server import AppHost
 from tests.browser.harness import BOOT_TIMEOUT_MS, Browsers, shown, wait_for_live, wait_for_python, wait_for_seq
@@ -27,8 +28,9 @@ pytestmark = pytest.mark.browser
 
 
 TOKEN_HEADER = "x-pbfm-view-token"
-# Short enough that a test sees the view renew it (every answer past half its life carries a new one).
-TOKEN_LIFETIME_S = 30
+# Long enough for a view's boot on a loaded machine. No test waits it out: the token of an old grant
+# is signed back-dated (``aged_token``), the state the clock would produce.
+TOKEN_LIFETIME_S = 60
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +95,17 @@ def open_host(browsers: Browsers, host: AppHost, stack: LocalStack) -> tuple[Pag
     return page, requests
 
 
-def show(page: Page, host: AppHost, tool: str, arguments: dict[str, Any], result_delay_ms: int = 0
+def show(page: Page, host: AppHost, tool: str, arguments: dict[str, Any], grant_token: str | None = None
          ) -> dict[str, Any]:
-    return dict(page.evaluate("([tool, args, sandbox, delay]) => window.pbfmHost.show(tool, args, sandbox, delay)",
-                              [tool, arguments, host.sandbox_url, result_delay_ms]))
+    """The model's tool call, its result shown in a view (with ``grant_token`` in the grant, if given)."""
+    return dict(page.evaluate("([tool, args, sandbox, token]) => window.pbfmHost.show(tool, args, sandbox, token)",
+                              [tool, arguments, host.sandbox_url, grant_token]))
+
+
+def aged_token(stack: LocalStack, session_id: str, age_s: float, incarnation: str = "") -> str:
+    """A view token as this stack signs it, issued ``age_s`` seconds ago."""
+    return view_tokens.issue(stack.settings.cookie_secret, session_id, now=time.time() - age_s,
+                             lifetime_s=stack.settings.view_token_lifetime_s, incarnation=incarnation).value
 
 
 def host_call(page: Page, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -227,10 +236,10 @@ def test_the_view_in_a_chat_shows_what_every_browser_shows(browsers: Browsers, h
     assert not any("cookie" in r.all_headers() for r in requests.seen if urlsplit(r.url).path.startswith("/api/"))
     assert not any(urlsplit(r.url).path.endswith("/mcp") for r in requests.seen)
     assert host.csp_sent and "'unsafe-eval'" in host.csp_sent[-1]
-    # Its token was renewed while it ran (answers past half the token's life carry a new one).
-    page.wait_for_timeout(TOKEN_LIFETIME_S * 1000 * 0.6)
-    assert requests.renewals, "no answer renewed the view's token"
-    assert set(requests.renewals) <= set(requests.tokens()), "the view did not adopt a renewed token"
+    # The join bound its token to the session's incarnation (a new token in the answer), and the view
+    # used that one from then on.
+    assert requests.renewals, "the join answered no bound token"
+    assert set(requests.renewals) <= set(requests.tokens()), "the view did not adopt the bound token"
     assert requests.refusals == [], requests.refusals
 
     # Only the AI's explicit transfer makes the view master.
@@ -272,15 +281,37 @@ def test_a_view_opened_after_its_token_expired_renews_it_through_the_host(
     session_id = f"late-{int(time.time() * 1000) % 10**8}"
     page, requests = open_host(browsers, host, stack)
     # The result reaches the view after its token expired, as when a chat is reopened later.
-    show(page, host, "webpage_create_session", {"session_id": session_id},
-         result_delay_ms=(TOKEN_LIFETIME_S + 1) * 1000)
+    expired = aged_token(stack, session_id, TOKEN_LIFETIME_S + 1)
+    show(page, host, "webpage_create_session", {"session_id": session_id}, grant_token=expired)
     frame = view_frame(page)
     frame.wait_for_selector('#app[data-connection="live"]', state="attached", timeout=BOOT_TIMEOUT_MS)
     # It asked the host for the one read-only tool that carries a fresh grant, and used that.
     assert page.evaluate("window.pbfmHost.appCalls()") == ["webpage_get_page_state"]
     first, *later = requests.tokens()
-    assert later and later[-1] != first
+    assert first == expired and later and later[-1] != first
+    assert [refusal for refusal in requests.refusals if "expired" in refusal] == requests.refusals != []
     assert stack.service.store.list_clients(session_id)[0].in_chat
+
+
+def test_a_view_adopts_the_token_its_answers_renew(browsers: Browsers, hosts: dict[str, AppHost],
+                                                  view_stack: LocalStack) -> None:
+    stack, host = view_stack, hosts["reference"]
+    session_id = f"renew-{int(time.time() * 1000) % 10**8}"
+    page, requests = open_host(browsers, host, stack)
+    host_call(page, "webpage_create_session", {"session_id": session_id})
+    incarnation = stack.service.store.require_session(session_id).incarnation
+    # Bound to this incarnation already (so the join re-binds nothing) and past half its life: the
+    # answers renew it, as they renew the token of a view that has been open that long.
+    aged = aged_token(stack, session_id, TOKEN_LIFETIME_S / 2 + 5, incarnation)
+    show(page, host, "webpage_get_page_state", {"session_id": session_id}, grant_token=aged)
+    frame = view_frame(page)
+    frame.wait_for_selector('#app[data-connection="live"]', state="attached", timeout=BOOT_TIMEOUT_MS)
+    deadline = time.monotonic() + 20
+    while not (requests.renewals and requests.tokens()[-1] == requests.renewals[-1]):
+        assert time.monotonic() < deadline, (requests.renewals, requests.tokens())
+        page.wait_for_timeout(200)
+    assert requests.tokens()[0] == aged and aged not in requests.renewals
+    assert requests.refusals == [] and page.evaluate("window.pbfmHost.appCalls()") == []
 
 
 def test_a_host_that_forbids_eval_gets_a_clear_message_and_the_link(browsers: Browsers, hosts: dict[str, AppHost],

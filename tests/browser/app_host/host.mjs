@@ -70,9 +70,18 @@ function guardToolCalls(bridge) {
   };
 }
 
+function withGrantToken(result, token) {
+  const meta = structuredClone(result._meta);
+  const [key] = Object.keys(meta).filter((name) => meta[name]?.token);
+  if (!key) throw new Error("the result carries no grant to replace");
+  meta[key].token = token;
+  return { ...result, _meta: meta };
+}
+
 // Call a tool as the model would and render the view it names; resolves with the tool result.
-// resultDelayMs: hand the view its result that much later (a chat reopened long after the call).
-async function show(name, args, sandboxUrl, resultDelayMs = 0) {
+// grantToken: hand the view this token in the result's grant instead of the one it carries (a token
+// the test signed as long ago as it wants: a chat reopened after the token expired, say).
+async function show(name, args, sandboxUrl, grantToken = null) {
   const tool = state.tools.get(name);
   if (!tool) throw new Error(`unknown tool ${name}`);
   const uri = getToolUiResourceUri(tool);
@@ -94,8 +103,7 @@ async function show(name, args, sandboxUrl, resultDelayMs = 0) {
   await initialized;
   await bridge.sendToolInput({ arguments: args });
   const result = await resultPromise;
-  if (resultDelayMs) await new Promise((resolve) => setTimeout(resolve, resultDelayMs));
-  await bridge.sendToolResult(result);
+  await bridge.sendToolResult(grantToken ? withGrantToken(result, grantToken) : result);
   state.views.push({ bridge, iframe, started, initializedAt: performance.now() });
   return { result, csp, initializedMs: performance.now() - started };
 }
