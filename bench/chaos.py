@@ -44,7 +44,6 @@ import httpx
 from bench.harness import last_seq, price_documents, reference_state
 from chalice_app.aws import build_clients
 from chalice_app.blobs import generate_key
-from chalice_app.errors import NotFound
 from chalice_app.settings import Settings
 from pbfm_tooling.http_transport import HttpxTransport
 from pbfm_tooling.local_stack import LocalStack
@@ -73,8 +72,8 @@ class ChaosPlan:
     history_wait_s: int = HISTORY_WAIT_S  # the page's own long-poll waits
     live_wait_s: int = LIVE_WAIT_S
     foreign_cookies: bool = True
-    # The first incarnation's TTL (None: no re-creation): long enough for the joins and its events.
-    recreate_after_expiry_s: float | None = 15.0
+    # The first incarnation expires once the tabs applied its events, and the id is created again.
+    recreate: bool = True
     restart: bool = True  # needs a stack with a state directory
 
 
@@ -370,11 +369,7 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
     restart = plan.restart and stack.state is not None
     session_id = f"chaos-{secrets.token_hex(5)}"
     keys, layouts = price_documents(stack, session_id, 40), _layouts(stack, session_id, 5)
-    if plan.recreate_after_expiry_s is None:
-        stack.service.create_session(session_id, "chaos")
-    else:
-        # The first incarnation lives only a few seconds (the store takes a TTL per session).
-        stack.service.store.create_session(session_id, "chaos", int(plan.recreate_after_expiry_s))
+    stack.service.create_session(session_id, "chaos")
     timeline: list[str] = []
     t0 = time.monotonic()
 
@@ -387,7 +382,7 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
         person.join()
         person.start()
     mark(f"{plan.browsers} browsers joined" + (" (a foreign cookie before ours)" if plan.foreign_cookies else ""))
-    if plan.recreate_after_expiry_s is not None:
+    if plan.recreate:
         _expire_and_recreate(stack, session_id, people, keys, mark)
     session = stack.service.store.require_session(session_id)
     master = next(p for p in people if p.client_id == session.master_client_id)
@@ -556,15 +551,13 @@ def _expire_and_recreate(stack: LocalStack, session_id: str, people: list[Person
     """
     old = stack.service.store.require_session(session_id, active=False)
     for i in range(EARLIER_INCARNATION_EVENTS):
-        try:
-            old_seq = stack.service.publish(session_id, MessageType.PRICE_UPDATE, s3_key=keys[i % len(keys)]).seq
-        except NotFound:
-            break  # expired already (a slow machine): the joins' own events are its log
+        old_seq = stack.service.publish(session_id, MessageType.PRICE_UPDATE, s3_key=keys[i % len(keys)]).seq
         deadline = time.monotonic() + 10
         while any(p.tab.last_seq < old_seq for p in people) and time.monotonic() < deadline:
             time.sleep(0.05)
-    while stack.service.store.get_session(session_id) is not None:
-        time.sleep(0.05)
+    # Its TTL passes now, not after a wait: the state the clock would bring.
+    stack.expire_session(session_id)
+    assert stack.service.store.get_session(session_id) is None
     record, created = stack.service.create_session(session_id, "chaos")
     assert created and record.incarnation != old.incarnation
     mark(f"incarnation {old.incarnation} (tabs at seq {[p.tab.last_seq for p in people]}) expired; "

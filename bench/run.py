@@ -108,8 +108,8 @@ def run_figures(stack: LocalStack, *, quick: bool, only: set[str],
         from bench import cost
 
         _progress("AWS cost model (viewers at 1 update/s)")
-        record("cost", cost.measure(stack, viewers=4, seconds=20.0 if quick else 600.0,
-                                    idle_seconds=10.0 if quick else 60.0))
+        record("cost", cost.measure(stack, viewers=4, seconds=8.0 if quick else 600.0,
+                                    idle_seconds=5.0 if quick else 60.0))
     if "late_joiner" in only:
         # Last: it seeds 11,000+ events, and moto's Query walks the whole table (every publish lists
         # the session's clients with a Query), so it would slow every figure measured after it.

@@ -259,6 +259,16 @@ class LocalStack:
         self.stop(forget_aws=True)
         return self.start()
 
+    def expire_session(self, session_id: str) -> None:
+        """What the session's TTL does to it, now: METADATA's ``expires_at`` passes. Every item
+        stays, as on moto (which never deletes) and on AWS (whose TTL deletion lags by days)."""
+        if self._clients is None:
+            raise RuntimeError("the stack is not running")
+        self._clients.dynamodb.update_item(
+            TableName=self.settings.table_name, Key={"PK": {"S": f"SESSION#{session_id}"}, "SK": {"S": "METADATA"}},
+            UpdateExpression="SET expires_at = :past",
+            ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}})
+
     def stop(self, *, forget_aws: bool = False) -> None:
         # No request may change the state once it is being saved: the app goes first.
         if self._server is not None:

@@ -17,7 +17,6 @@ import httpx
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from chalice_app.aws import build_clients
 from chalice_app.event_store import DynamoEventStore
 from pbfm_tooling.http_transport import HttpxTransport
 from pbfm_tooling.local_stack import LocalStack
@@ -47,15 +46,6 @@ async def follow(page: SessionManager, until_seq: int, polls: int = 20) -> None:
     raise AssertionError(f"stuck at {page.state.last_seq}, wanted {until_seq}")
 
 
-def expire_now(stack: LocalStack, session_id: str) -> None:
-    """What the session's TTL does to it, without waiting for it: METADATA's ``expires_at`` passes.
-    Every item stays, as on moto (which never deletes) and on AWS (whose TTL deletion lags by days)."""
-    build_clients(stack.settings).dynamodb.update_item(
-        TableName=stack.settings.table_name, Key={"PK": {"S": f"SESSION#{session_id}"}, "SK": {"S": "METADATA"}},
-        UpdateExpression="SET expires_at = :past",
-        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}})
-
-
 def test_the_spec_reproduction_on_the_local_stack(own_stack: LocalStack) -> None:
     base = own_stack.base_url
     sid = "ex65"
@@ -64,7 +54,7 @@ def test_the_spec_reproduction_on_the_local_stack(own_stack: LocalStack) -> None
         first = browser.post("/api/webpage_join_session", json={"session_id": sid}).json()
         for _ in range(65):
             mcp_call(base, "webpage_update_hash_price_display", session_id=sid)
-        expire_now(own_stack, sid)
+        own_stack.expire_session(sid)
         assert browser.post("/api/webpage_join_session", json={"session_id": sid}).status_code == 404
         assert mcp_call(base, "webpage_create_session", session_id=sid)["created"] is True
         # The next send works, and the new log starts at 1.
