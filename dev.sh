@@ -98,7 +98,9 @@ case "$command" in
     setup_python; setup_web; setup_chromium; setup_mcp1
     .venv/bin/ruff check .
     .venv/bin/mypy
-    exec .venv/bin/python -m pytest "$@" ;;
+    # In parallel, a worker per core (PBFM_TEST_WORKERS=0 runs it in one process); modules stay
+    # whole and the slow ones start first (tests/conftest.py).
+    exec .venv/bin/python -m pytest -n "${PBFM_TEST_WORKERS:-auto}" --dist loadfile --no-loadscope-reorder "$@" ;;
   bench)
     setup_python; setup_web; setup_chromium
     exec .venv/bin/pbfm-webpage bench "$@" ;;

@@ -491,10 +491,15 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
     # with the final sequence (re-read until nothing more is appended).
     survivors = [p for p in people + joiners if not p.dead]
     deadline = time.monotonic() + settings.stale_after_s + 4 * settings.heartbeat_interval_s + 2
-    while time.monotonic() < deadline:
+    while True:
         record = stack.service.store.get_client(session_id, master.client_id or "")
         if record is not None and not record.active:
             mark("dead master removed by the sweep")
+            break
+        if time.monotonic() >= deadline:
+            silent_s = None if record is None else round(time.time() - record.last_heartbeat, 1)
+            mark(f"dead master {master.client_id} NOT removed: record {'missing' if record is None else 'active'}"
+                 f", last heartbeat {silent_s} s ago, {stack.sweeps} sweeps by the stack")
             break
         time.sleep(0.2)
     final = last_seq(stack, session_id)

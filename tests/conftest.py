@@ -36,16 +36,22 @@ RENDERER_CRASHED = [r"Target crashed", r"Page crashed"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test in real Chromium runs once more, from fresh fixtures, if a renderer died under it.
+    """Reruns after a renderer crash, and the order of a parallel run.
 
+    A test in real Chromium runs once more, from fresh fixtures, if a renderer died under it.
     Full-suite runs have lost a renderer three times on record (twice under the chat view, once
     booting a plain page in CI; never a test alone, and with no reason on record before the
     driver's stderr was kept). A crash is no verdict on the page: the second run must pass
     everything, and the report lists the rerun.
+
+    ``./dev.sh test`` runs the suite on every core (xdist, ``--dist loadfile``: a module's tests stay
+    together on one worker, so its module-scoped Chromium and stacks start once). The slow modules
+    go first, so no worker is left alone with a long one at the end.
     """
     for item in items:
         if item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.flaky(reruns=1, only_rerun=RENDERER_CRASHED))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

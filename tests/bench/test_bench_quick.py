@@ -10,6 +10,8 @@ import pytest
 from bench.run import bench_main, run_figures
 from pbfm_tooling.local_stack import LocalStack
 
+pytestmark = pytest.mark.slow
+
 
 def test_quick_bench_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert bench_main(["--quick", "--no-chromium", "--out", str(tmp_path)]) == 0

@@ -24,7 +24,7 @@ from tests.browser.app_host.server import AppHost
 from tests.browser.harness import BOOT_TIMEOUT_MS, Browsers, shown, wait_for_live, wait_for_python, wait_for_seq
 from tests.conftest import TEST_OVERRIDES
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 TOKEN_HEADER = "x-pbfm-view-token"

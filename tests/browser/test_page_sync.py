@@ -22,7 +22,7 @@ from tests.browser.harness import (
 )
 from tests.browser.stack_client import mcp_call, rest_call
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def start(stack: LocalStack, session_id: str, prices: int = 1) -> int:

@@ -7,6 +7,7 @@ rules answer preflights, as S3 does.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -58,6 +59,17 @@ def moto_endpoint() -> Iterator[str]:
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def project_tree_to_ourselves(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One deploy module at a time across the parallel run's workers: packaging links ``vendor/``
+    and runs ``chalice package`` in the project tree itself. (A lock file beside the workers' temp
+    directories; without xdist, there is no one else to wait for.)"""
+    lock = tmp_path_factory.getbasetemp().parent / "pbfm-project-tree.lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ from chalice_app import static_site
 from pbfm_tooling import deploy
 from pbfm_tooling.local_stack import LocalStack
 
+pytestmark = pytest.mark.slow
+
 API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
 API_ORIGIN = "https://abc123.execute-api.us-east-1.amazonaws.com"
 RUNTIME_FILES = {

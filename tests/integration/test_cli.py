@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+pytestmark = pytest.mark.slow
+
 
 def start(*args: str, state_dir: str | None = None, port: int = 0) -> tuple[subprocess.Popen[str], str]:
     # Never the project's own .pbfm-state: a directory of the test's (or of this start) unless given.

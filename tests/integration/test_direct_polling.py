@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+import pytest
 
 from chalice_app.aws import build_clients
 from chalice_app.receive_urls import ReceiveUrlSigner
@@ -25,6 +26,8 @@ from pbfm_tooling.local_stack import LocalStack
 from pbfm_tooling.page_runner import PageRunner
 from tests.browser.stack_client import mcp_call, rest_call
 from web_py.sqs_xml import SqsResponseError, parse_error, parse_receive_response
+
+pytestmark = pytest.mark.slow
 
 LAYOUT = {"title": "Direct", "blocks": [{"kind": "price_card"}, {"kind": "text", "text": "hello", "style": "note"}]}
 

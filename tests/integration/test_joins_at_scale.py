@@ -20,6 +20,8 @@ from pbfm_tooling.local_stack import LocalStack
 from tests.counting import Counting
 from web_py.messages import Envelope, MessageType
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def counted(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Counting, Counting]]:

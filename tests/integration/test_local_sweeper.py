@@ -21,6 +21,8 @@ from pbfm_tooling.page_runner import PageRunner
 from tests.conftest import TEST_OVERRIDES
 from web_py.messages import MessageType
 
+pytestmark = pytest.mark.slow
+
 OVERRIDES = {
     **TEST_OVERRIDES,
     # moto servers in one process share their state: its own table, bucket (CORS) and queues, so its

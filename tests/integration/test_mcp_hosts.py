@@ -27,6 +27,8 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from chalice_app.registry import registry
 from pbfm_tooling.local_stack import LocalStack
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "node_modules"
 NODE22 = NODE_MODULES / "node" / "bin" / "node"

@@ -23,6 +23,8 @@ from tests.browser.stack_client import mcp_call, rest_call
 from tests.integration.test_cli import start, stop
 from web_py.session_manager import MemoryStore, SessionManager
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def environment() -> Iterator[None]:

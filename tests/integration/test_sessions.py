@@ -17,6 +17,8 @@ from pbfm_tooling.local_stack import LocalStack
 from pbfm_tooling.page_runner import PageRunner, Tab
 from web_py.messages import MessageType
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def pages(stack: LocalStack) -> Iterator[PageRunner]:
