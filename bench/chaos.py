@@ -442,11 +442,24 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
         victim.chaos.append("live queue deleted")
         mark(f"deleted the live queue of {victim.name}")
 
-    def reload_and_cut(person: Person) -> None:
-        person.reload()
-        person.cut_polls(plan.cuts)
+    def observer(index: int) -> Person:
+        """One of the first tabs, alive and not master when the action comes: a restart can hand
+        the role to any of them, and the one killed as master must stay dead (reloading it would
+        bring it back under the same id, and the sweep would never remove it)."""
+        living = [p for p in people if p is not current_master() and not p.dead]
+        return living[index % len(living)]
 
-    others = [p for p in people if p is not master]
+    def cut_polls(index: int) -> str:
+        person = observer(index)
+        person.cut_polls(plan.cuts)
+        return person.name
+
+    def reload(index: int, *, cut: bool = False) -> str:
+        person = observer(index)
+        person.reload()
+        if cut:
+            person.cut_polls(plan.cuts)
+        return person.name
 
     def restart_stack() -> None:
         for writer in writers:
@@ -463,22 +476,23 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
         mark(f"stack restarted in {time.monotonic() - began:.1f}s (restored {stack.restored.items} items, "
              f"{stack.restored.objects} documents in {stack.restored.seconds:.1f}s)")
 
-    schedule: list[tuple[float, str, Callable[[], None]]] = [
+    # (when, what happened: "{}" is the tab the action chose, the action)
+    schedule: list[tuple[float, str, Callable[[], str | None]]] = [
         (0.10, "joiner 0 joins", join_one),
-        (0.20, f"cut polls of {others[0].name}", lambda: others[0].cut_polls(plan.cuts)),
-        (0.30, f"reload {others[1].name} mid-poll", others[1].reload),
+        (0.20, "cut polls of {}", lambda: cut_polls(0)),
+        (0.30, "reload {} mid-poll", lambda: reload(1)),
         (0.40, "master dies (no heartbeat, no poll)", kill_master),
         (0.55, "joiner 1 joins", join_one),
         (0.65, "delete a live queue of an observer", delete_victim_queue),
-        (0.75, f"reload {others[0].name} mid-poll and cut its polls", lambda: reload_and_cut(others[0])),
+        (0.75, "reload {} mid-poll and cut its polls", lambda: reload(0, cut=True)),
         (0.85, "cut polls of joiner 0", lambda: joiners[0].cut_polls(plan.cuts) if joiners else None),
     ][: 2 + plan.joiners + 4]
     if restart:
         schedule.insert(2, (0.25, "restart the stack (Ctrl-C, serve again)", restart_stack))
     for fraction, label, action in schedule:
         at(fraction)
-        action()
-        mark(f"{label} (after {published()} events)")
+        chosen = action()
+        mark(f"{label.format(chosen)} (after {published()} events)")
         if label.startswith("master dies"):
             threading.Thread(target=_watch_failover, args=(stack, session_id, failover, mark), daemon=True).start()
 

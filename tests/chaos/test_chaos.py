@@ -62,6 +62,7 @@ def test_nothing_is_lost_duplicated_or_reordered_under_chaos(stack: LocalStack) 
     assert all(loop["inline_documents"] > 0 for loop in loops), loops
     timeline = "\n".join(result["timeline"])
     assert "stack restarted" in timeline and "created again" in timeline, timeline
+    assert "dead master removed by the sweep" in timeline, timeline
     # Every tab followed the new incarnation, and the foreign cookie never cost one its identity in a
     # join loop: a handful of joins each (first, re-creation, restart, reload, deleted queue).
     assert all(b["loop"]["joins"] <= 12 for b in result["browsers"].values()), result["browsers"]
