@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from pbfm_tooling.local_stack import LocalStack
+from tests.browser.harness import RENDERER_DIED
 
 # Short liveness timings so pages and chaos-style tests see failover in seconds (the timings
 # themselves are tested on an injected clock, tests/unit). Failover still within twice the timeout:
@@ -52,6 +53,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.flaky(reruns=1, only_rerun=RENDERER_CRASHED))
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report = yield
+    if report.when == "call" and report.failed and any(text in str(report.longrepr) for text in RENDERER_CRASHED):
+        item.stash[RENDERER_DIED] = True
+    return report
 
 
 @pytest.fixture(scope="session")

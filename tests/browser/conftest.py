@@ -16,7 +16,7 @@ from chalice.local import create_local_server
 
 from chalice_app.settings import Settings
 from chalice_app.static_site import VENDOR, mount_static
-from tests.browser.harness import Browsers, chromium
+from tests.browser.harness import RENDERER_DIED, Browsers, chromium
 
 
 def _free_port() -> int:
@@ -36,13 +36,20 @@ def browsers_session() -> Iterator[Browsers]:
 
 
 @pytest.fixture
-def browsers(browsers_session: Browsers) -> Iterator[Browsers]:
-    """Fresh contexts and a fresh request log per test, on the one shared Chromium."""
+def browsers(browsers_session: Browsers, request: pytest.FixtureRequest) -> Iterator[Browsers]:
+    """Fresh contexts and a fresh request log per test, on the one shared Chromium.
+
+    After a renderer died under a test, the next test (its rerun, tests/conftest.py) gets a new
+    Chromium: in one full run a renderer died in the rerun too, on the same browser.
+    """
     browsers_session.requests.clear()
     browsers_session.console.clear()
     yield browsers_session
-    for context in browsers_session.contexts:
-        context.close()
+    if request.node.stash.get(RENDERER_DIED, False):
+        browsers_session.relaunch()  # its contexts go with it
+    else:
+        for context in browsers_session.contexts:
+            context.close()
     browsers_session.contexts.clear()
     external = browsers_session.external_requests()
     assert external == [], f"the page made requests to other hosts: {external}"

@@ -8,16 +8,20 @@ request it makes; ``Browsers.external_requests()`` lists any that went to a host
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from bench.chromium import CHROMIUM, CHROMIUM_ARGS  # Debian's, or the one ./dev.sh exports
 
 LOCAL_HOSTS = frozenset({"127.0.0.1"})
+# Set on a test whose call failed because a renderer died (tests/conftest.py); the ``browsers``
+# fixture then relaunches Chromium.
+RENDERER_DIED = pytest.StashKey[bool]()
 # The boot of Pyodide is CPU bound (~3 s alone, ~10 s for four at once on two cores).
 BOOT_TIMEOUT_MS = 60_000
 
@@ -25,6 +29,8 @@ BOOT_TIMEOUT_MS = 60_000
 @dataclass
 class Browsers:
     browser: Browser
+    # Launches a Chromium like this one (``relaunch``).
+    launch: Callable[[], Browser]
     requests: list[str] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
     contexts: list[BrowserContext] = field(default_factory=list)
@@ -43,6 +49,11 @@ class Browsers:
         page.goto(url)
         return page
 
+    def relaunch(self) -> None:
+        """A fresh Chromium in place of this one (after a renderer died, nothing of it is reused)."""
+        self.browser.close()
+        self.browser = self.launch()
+
     def external_requests(self) -> list[str]:
         external = []
         for url in self.requests:
@@ -57,11 +68,14 @@ class Browsers:
 @contextmanager
 def chromium(headless: bool = True) -> Iterator[Browsers]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=headless)
+        def launch() -> Browser:
+            return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=headless)
+
+        browsers = Browsers(launch(), launch)
         try:
-            yield Browsers(browser)
+            yield browsers
         finally:
-            browser.close()
+            browsers.browser.close()
 
 
 def wait_for_python(page: Page, timeout_ms: int = BOOT_TIMEOUT_MS) -> float:
