@@ -40,6 +40,11 @@ def _pk(session_id: str) -> dict[str, Any]:
     return {"S": f"SESSION#{session_id}"}
 
 
+def metadata_key(session_id: str) -> dict[str, Any]:
+    """The key of a session's METADATA item (its sequence, master, status and ``expires_at``)."""
+    return {"PK": _pk(session_id), "SK": {"S": "METADATA"}}
+
+
 def new_incarnation() -> str:
     return secrets.token_hex(4)
 
@@ -114,7 +119,7 @@ class DynamoEventStore:
     def get_session(self, session_id: str) -> SessionRecord | None:
         with aws_errors("reading a session"):
             response = self._db.get_item(
-                TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                TableName=self._table, Key=metadata_key(session_id),
                 ConsistentRead=True,
             )
         item = response.get("Item")
@@ -189,7 +194,7 @@ class DynamoEventStore:
         try:
             with aws_errors("changing the master"):
                 self._db.update_item(
-                    TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                    TableName=self._table, Key=metadata_key(session_id),
                     UpdateExpression="SET master_client_id = :new, master_heartbeat = :now",
                     ConditionExpression=condition,
                     ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=values,
@@ -203,7 +208,7 @@ class DynamoEventStore:
     def mark_ended(self, session_id: str) -> None:
         with aws_errors("ending a session"):
             self._db.update_item(
-                TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                TableName=self._table, Key=metadata_key(session_id),
                 UpdateExpression="SET #s = :ended", ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":ended": {"S": "ended"}},
             )
@@ -241,7 +246,7 @@ class DynamoEventStore:
     def _bump(self, session_id: str, attribute: str) -> int:
         with aws_errors("counting a change"):
             response = self._db.update_item(
-                TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                TableName=self._table, Key=metadata_key(session_id),
                 UpdateExpression="ADD #a :one", ExpressionAttributeNames={"#a": attribute},
                 ExpressionAttributeValues={":one": {"N": "1"}}, ReturnValues="UPDATED_NEW",
             )
@@ -249,7 +254,7 @@ class DynamoEventStore:
 
     def touch_master(self, session_id: str, client_id: str, now: float) -> bool:
         return self._conditional("recording the master's heartbeat",
-                                 Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                                 Key=metadata_key(session_id),
                                  UpdateExpression="SET master_heartbeat = :now",
                                  ConditionExpression="master_client_id = :me",
                                  ExpressionAttributeValues={":now": {"N": repr(now)}, ":me": {"S": client_id}})
@@ -259,7 +264,7 @@ class DynamoEventStore:
 
     def claim_roster(self, session_id: str, previous: float, now: float) -> bool:
         return self._conditional(
-            "claiming the participant announcement", Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+            "claiming the participant announcement", Key=metadata_key(session_id),
             UpdateExpression="SET roster_announced_at = :now",
             ConditionExpression="attribute_not_exists(roster_announced_at) OR roster_announced_at = :previous",
             ExpressionAttributeValues={":now": {"N": repr(now)}, ":previous": {"N": repr(previous)}})
@@ -267,7 +272,7 @@ class DynamoEventStore:
     def mark_roster_announced(self, session_id: str, version: int, seq: int) -> bool:
         # Ordered by the announcing event's seq, not by who writes last: the latest list in the log wins.
         return self._conditional(
-            "recording the participant announcement", Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+            "recording the participant announcement", Key=metadata_key(session_id),
             UpdateExpression="SET roster_announced = :v, roster_seq = :seq",
             ConditionExpression="attribute_not_exists(roster_seq) OR roster_seq < :seq",
             ExpressionAttributeValues={":v": {"N": str(version)}, ":seq": {"N": str(seq)}})
@@ -322,7 +327,7 @@ class DynamoEventStore:
         try:
             with aws_errors("claiming a sweep"):
                 self._db.update_item(
-                    TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                    TableName=self._table, Key=metadata_key(session_id),
                     UpdateExpression="SET last_sweep = :now",
                     ConditionExpression="attribute_not_exists(last_sweep) OR last_sweep = :previous",
                     ExpressionAttributeValues={":now": {"N": repr(now)}, ":previous": {"N": repr(previous)}},
@@ -337,7 +342,7 @@ class DynamoEventStore:
         try:
             with aws_errors("claiming a price refresh"):
                 self._db.update_item(
-                    TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                    TableName=self._table, Key=metadata_key(session_id),
                     UpdateExpression="SET last_refresh = :now",
                     ConditionExpression="attribute_exists(PK) AND "
                                         "(attribute_not_exists(last_refresh) OR last_refresh <= :not_after)",
@@ -353,7 +358,7 @@ class DynamoEventStore:
         try:
             with aws_errors("recording a snapshot"):
                 self._db.update_item(
-                    TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                    TableName=self._table, Key=metadata_key(session_id),
                     UpdateExpression="SET snapshot_seq = :seq, snapshot_key = :key",
                     ConditionExpression="snapshot_seq < :seq",
                     ExpressionAttributeValues={":seq": {"N": str(seq)}, ":key": {"S": key}},
@@ -493,7 +498,7 @@ class DynamoEventStore:
         try:
             with aws_errors("advancing the sequence"):
                 response = self._db.update_item(
-                    TableName=self._table, Key={"PK": _pk(session_id), "SK": {"S": "METADATA"}},
+                    TableName=self._table, Key=metadata_key(session_id),
                     UpdateExpression="SET seq = :seq", ConditionExpression=condition,
                     ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
                 )

@@ -264,9 +264,10 @@ class LocalStack:
         stays, as on moto (which never deletes) and on AWS (whose TTL deletion lags by days)."""
         if self._clients is None:
             raise RuntimeError("the stack is not running")
+        from chalice_app.event_store import metadata_key
+
         self._clients.dynamodb.update_item(
-            TableName=self.settings.table_name, Key={"PK": {"S": f"SESSION#{session_id}"}, "SK": {"S": "METADATA"}},
-            UpdateExpression="SET expires_at = :past",
+            TableName=self.settings.table_name, Key=metadata_key(session_id), UpdateExpression="SET expires_at = :past",
             ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}})
 
     def stop(self, *, forget_aws: bool = False) -> None:

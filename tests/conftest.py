@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from pbfm_tooling.local_stack import LocalStack
-from tests.browser.harness import RENDERER_DIED
+from tests.browser.harness import RENDERER_CRASHED, RENDERER_DIED
 
 # Short liveness timings so pages and chaos-style tests see failover in seconds (the timings
 # themselves are tested on an injected clock, tests/unit). Failover still within twice the timeout:
@@ -32,18 +32,16 @@ TEST_OVERRIDES = {
 # Playwright's driver copies Chromium's own stderr into ours: a failing browser test then shows
 # why a renderer died (V8's OOM report, a fatal CHECK, a signal) in its captured output.
 os.environ.setdefault("DEBUG", "pw:browser")
-# What playwright raises when a renderer process dies under a test.
-RENDERER_CRASHED = [r"Target crashed", r"Page crashed"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Reruns after a renderer crash, and the order of a parallel run.
 
     A test in real Chromium runs once more, from fresh fixtures, if a renderer died under it.
-    Full-suite runs have lost a renderer three times on record (twice under the chat view, once
-    booting a plain page in CI; never a test alone, and with no reason on record before the
-    driver's stderr was kept). A crash is no verdict on the page: the second run must pass
-    everything, and the report lists the rerun.
+    Full-suite runs have lost a renderer four times on record (three times under the chat view,
+    once booting a plain page in CI; never a test alone, and with no reason in Chromium's stderr).
+    A crash is no verdict on the page: the second run, on a new Chromium, must pass everything, and
+    the report lists the rerun.
 
     ``./dev.sh test`` runs the suite on every core (xdist, ``--dist loadfile``: a module's tests stay
     together on one worker, so its module-scoped Chromium and stacks start once). The slow modules

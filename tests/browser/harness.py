@@ -19,8 +19,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from bench.chromium import CHROMIUM, CHROMIUM_ARGS  # Debian's, or the one ./dev.sh exports
 
 LOCAL_HOSTS = frozenset({"127.0.0.1"})
-# Set on a test whose call failed because a renderer died (tests/conftest.py); the ``browsers``
-# fixture then relaunches Chromium.
+# What playwright raises when a renderer process dies under a test (tests/conftest.py reruns it).
+RENDERER_CRASHED = [r"Target crashed", r"Page crashed"]
+# Set on a test whose call failed with one of those (tests/conftest.py): ``browsers`` then relaunches Chromium.
 RENDERER_DIED = pytest.StashKey[bool]()
 # The boot of Pyodide is CPU bound (~3 s alone, ~10 s for four at once on two cores).
 BOOT_TIMEOUT_MS = 60_000
