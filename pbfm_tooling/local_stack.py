@@ -103,8 +103,10 @@ class LocalStack:
 
         from pbfm_tooling.moto_atomic import make_dynamodb_writes_atomic
         from pbfm_tooling.moto_dispatch import list_moto_modules_once
+        from pbfm_tooling.moto_long_poll import make_sqs_long_polls_wait
 
         make_dynamodb_writes_atomic()
+        make_sqs_long_polls_wait()
         list_moto_modules_once()
         moto_port, gateway_port = self._pinned_ports()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)

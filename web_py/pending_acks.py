@@ -10,7 +10,7 @@ again). History handles go first: the history queue is one FIFO message group, s
 comes only once the previous one is deleted.
 
 Pure (no I/O): the session manager makes the calls, hands the handles it took back when a call
-fails, and forgets them all when it joins again.
+fails, and forgets the live ones when it joins again (``forget_live``).
 """
 
 from __future__ import annotations
@@ -72,3 +72,10 @@ class PendingAcks:
     def clear(self) -> None:
         for handles in self._handles.values():
             handles.clear()
+
+    def forget_live(self) -> None:
+        """A rejoin: the live handles go (what they named comes back and is dropped as applied). The
+        history handles stay for the next beat: until they are deleted, the history queue (one message
+        group) holds the rejoin's new history back behind them for a whole visibility timeout. A
+        handle of a queue since re-created fails harmlessly on the server."""
+        self._handles["live"].clear()

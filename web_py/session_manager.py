@@ -352,7 +352,7 @@ class SessionManager:
         self._refusals = 0
         self._needs_join = False
         self._empty_history_polls = 0
-        self._acks.clear()  # handles of the queues as they were; what they named comes back, is dropped
+        self._acks.forget_live()
         self.processor = DualQueueProcessor(self.state.last_seq, session_id=self.session_id)
         self._set_view(client_id=joined.client_id, server_role=joined.role, notice=None)
         return joined
@@ -599,7 +599,7 @@ class SessionManager:
         try:
             data = await self.call("webpage_send_heartbeat", **({"acks": acks} if acks else {}))
         except BaseException:
-            self._acks.give_back(acks)  # the next beat carries them (a rejoin forgets them)
+            self._acks.give_back(acks)  # the next beat carries them (a rejoin forgets the live ones)
             raise
         if acks:
             self.metrics.ack_calls += 1

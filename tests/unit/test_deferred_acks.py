@@ -16,7 +16,7 @@ import pytest
 from tests.unit.scripted_server import ScriptedServer
 from web_py.messages import Envelope, MessageType, end_of_history
 from web_py.pending_acks import MAX_ACKS_PER_CALL
-from web_py.session_manager import MemoryStore, SessionManager, TransportError
+from web_py.session_manager import ApiFailure, MemoryStore, SessionManager, TransportError
 
 SID = "acks-1"
 
@@ -183,6 +183,43 @@ def test_history_handles_go_after_each_history_batch() -> None:
 
     run(scenario())
     assert server.requests["heartbeat_with_acks"] == 3
+
+
+def test_a_rejoin_acknowledges_the_history_it_had_received_before_polling_the_new_one() -> None:
+    # The server removed the browser (a deleted queue, a sweep) while a history batch was in flight.
+    # Behind that batch the history queue (one FIFO group) would hold the rejoin's new history back
+    # for a whole visibility timeout: its handles go with the first beat after the join.
+    server, clock = scripted(5, history(5), [], batch=lambda: 3), Clock()
+    removed = {"next": False}
+
+    class Removing:
+        async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+            if removed["next"] and path.endswith("webpage_send_heartbeat"):
+                removed["next"] = False
+                return 410, {"error": "gone", "message": "This browser was removed from the session; join again."}
+            return await server.post(path, body)
+
+        get_json = server.get_json
+        get_text = server.get_text
+
+    manager = SessionManager(SID, Removing(), clock=clock)
+
+    async def scenario() -> None:
+        await manager.connect()
+        removed["next"] = True
+        with pytest.raises(ApiFailure) as failure:
+            await manager.poll_once()  # three history messages applied; their acknowledgement is refused
+        assert failure.value.needs_join
+        in_flight = list(server.delivered)
+        assert len(in_flight) == 3 and server.deleted == []
+        await manager.connect()
+        await manager.poll_once()
+        assert server.deleted[:3] == in_flight  # before the new history's first batch came
+        while manager.processor.phase == "history":
+            await manager.poll_once()
+
+    run(scenario())
+    assert manager.state.last_seq == 5
 
 
 @pytest.mark.parametrize("stop", [True, False], ids=["stopped", "crashed"])

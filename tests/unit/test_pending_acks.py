@@ -48,6 +48,14 @@ def test_clear_forgets_everything() -> None:
     assert acks.count() == 0 and acks.take() == {}
 
 
+def test_a_rejoin_forgets_the_live_handles_and_keeps_the_history_ones() -> None:
+    acks = PendingAcks()
+    acks.add("live", "a")
+    acks.add("history", "b")
+    acks.forget_live()
+    assert acks.take() == {"history": ["b"]}
+
+
 def test_the_default_limit_fits_the_servers_body_limit_and_a_limit_is_positive() -> None:
     # 50 handles of SQS's longest (2 KiB, the server's ReceiptHandle bound) as JSON stay far below 256 KB.
     assert MAX_ACKS_PER_CALL * (2048 + 3) < 256 * 1024 / 2
