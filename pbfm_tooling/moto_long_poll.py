@@ -30,7 +30,7 @@ def make_sqs_long_polls_wait() -> None:
     original = Queue.wait_for_messages
     if getattr(original, _MARK, False):
         return
-    setattr(Queue, "wait_for_messages", _waiting(original))
+    Queue.wait_for_messages = _waiting(original)  # type: ignore[method-assign, assignment]
 
 
 def _waiting(original: Callable[[Any, int], None]) -> Callable[[Any, int], None]:
