@@ -45,7 +45,10 @@ def assert_in_order_once(page: Page) -> None:
     assert list(seqs) == sorted(set(seqs)), f"applied out of order or twice: {seqs}"
 
 
-def test_single_browser_shows_the_price_as_master(browsers: Browsers, stack: LocalStack, session_id: str) -> None:
+def test_one_browser_from_boot_to_leaving(browsers: Browsers, stack: LocalStack, session_id: str) -> None:
+    """Master of its own session: the price by reference, polls straight from SQS, its buttons; then
+    AI content that tries to run shown as text; then leaving acknowledges what it applied. One page
+    for all three, because each boot of Pyodide costs ~5 core-seconds."""
     start(stack, session_id)
     began = time.monotonic()
     page = browsers.open(stack.page_url(session_id))
@@ -80,6 +83,8 @@ def test_single_browser_shows_the_price_as_master(browsers: Browsers, stack: Loc
     page.click('[data-testid="refresh"]')
     wait_for_seq(page, facts.last_seq + 1, timeout_ms=20_000)
     assert_in_order_once(page)
+    hostile_content_is_shown_as_text_and_never_runs(page, stack, session_id)
+    leaving_the_page_acknowledges_what_it_applied(page, stack, session_id)
 
 
 def test_browsers_stay_in_sync_a_late_joiner_catches_up_and_control_moves_on(
@@ -198,32 +203,7 @@ def rest_call_status(stack: LocalStack, page: Page) -> int:
     )
 
 
-def test_reload_keeps_identity_and_catches_up(browsers: Browsers, stack: LocalStack, session_id: str) -> None:
-    start(stack, session_id, prices=3)
-    page = browsers.open(stack.page_url(session_id))
-    wait_for_live(page)
-    before = shown(page)
-    # Events published while the page is reloading must not be lost.
-    seq, price = update_price(stack, session_id)
-    page.reload()
-    seq, price = update_price(stack, session_id)
-    wait_for_seq(page, seq)
-    after = shown(page)
-    assert after.client_id == before.client_id
-    assert after.role == before.role == "master"
-    assert after.price == price
-    # It resumed from its saved state instead of replaying the session again.
-    assert after.restored_seq >= before.last_seq
-    assert min(after.applied_seqs) > before.last_seq
-    assert_in_order_once(page)
-
-
-def test_hostile_content_is_shown_as_text_and_never_runs(
-    browsers: Browsers, stack: LocalStack, session_id: str
-) -> None:
-    start(stack, session_id)
-    page = browsers.open(stack.page_url(session_id))
-    wait_for_live(page)
+def hostile_content_is_shown_as_text_and_never_runs(page: Page, stack: LocalStack, session_id: str) -> None:
     script = "<script>window.pwned = 'script'</script>"
     image = "<img src=x onerror=\"window.pwned = 'img'\">"
     content = {
@@ -245,8 +225,8 @@ def test_hostile_content_is_shown_as_text_and_never_runs(
     assert script in text and image in text
 
 
-def test_two_tabs_of_one_browser_are_two_participants(browsers: Browsers, stack: LocalStack,
-                                                      session_id: str) -> None:
+def test_two_tabs_of_one_browser_are_two_participants_and_a_reload_keeps_its_tab(
+        browsers: Browsers, stack: LocalStack, session_id: str) -> None:
     start(stack, session_id)
     person = browsers.person()
     first = browsers.open(stack.page_url(session_id), person)
@@ -267,12 +247,24 @@ def test_two_tabs_of_one_browser_are_two_participants(browsers: Browsers, stack:
     # The live prices rode inline in their messages: only the history's first one came from S3.
     assert shown(first).documents_fetched <= 1 and shown(second).documents_fetched <= 1
 
+    # A reload keeps the tab's identity and resumes from its saved state; events published while
+    # it reloads are not lost.
+    before = shown(first)
+    update_price(stack, session_id)
+    first.reload()
+    seq, price = update_price(stack, session_id)
+    wait_for_seq(first, seq)
+    after = shown(first)
+    assert after.client_id == before.client_id
+    assert after.role == before.role
+    assert after.price == price
+    # It resumed from its saved state instead of replaying the session again.
+    assert after.restored_seq >= before.last_seq
+    assert min(after.applied_seqs) > before.last_seq
+    assert_in_order_once(first)
 
-def test_leaving_the_page_acknowledges_what_it_applied(browsers: Browsers, stack: LocalStack,
-                                                       session_id: str) -> None:
-    start(stack, session_id)
-    page = browsers.open(stack.page_url(session_id))
-    wait_for_live(page)
+
+def leaving_the_page_acknowledges_what_it_applied(page: Page, stack: LocalStack, session_id: str) -> None:
     client = stack.service.store.get_client(session_id, shown(page).client_id)
     assert client is not None
     sqs = build_clients(stack.settings).sqs
