@@ -144,7 +144,9 @@ def _chaos_table(chaos: dict[str, Any]) -> list[str]:
 
 def render_table(result: dict[str, Any]) -> str:
     m = result["machine"]
-    lines = [f"pb-fm-webpage bench {result['date']}{' (quick)' if result.get('quick') else ''} — {m['cpu']}, "
+    # (Results written before sizes had names say only whether the run was quick.)
+    size = result.get("sizes", {}).get("name", "quick" if result.get("quick") else "full")
+    lines = [f"pb-fm-webpage bench {result['date']}{'' if size == 'full' else f' ({size})'} — {m['cpu']}, "
              f"{m['cores']} cores, Python {m['python']}, moto {m['moto']} — {result['duration_s']} s", ""]
     if "figures" in result:
         lines += _figures_table(result)

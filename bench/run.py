@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,34 @@ def _progress(message: str) -> None:
 FIGURES = ("registration", "joins", "late_joiner", "fanout", "chromium", "cost")
 
 
-def run_figures(stack: LocalStack, *, quick: bool, only: set[str],
+@dataclass(frozen=True)
+class Sizes:
+    """How much each figure measures."""
+
+    name: str
+    floor_samples: int
+    registration_sessions: int
+    registration_per_session: int
+    joins: int
+    stale_viewers: int
+    fanout_browsers: tuple[int, ...]
+    fanout_repeats: int
+    chromium_updates: int
+    cost_active_s: float
+    cost_idle_s: float
+    late_joiner_events: tuple[int, ...]
+    late_joiner_repeats: int
+
+
+FULL = Sizes("full", 100, 10, 5, 200, 100, (1, 10, 50, 200), 10, 40, 600.0, 60.0, (100, 1000, 10_000), 5)
+# A few minutes: the figures are rough, the targets still judged.
+QUICK = Sizes("quick", 20, 3, 4, 40, 20, (1, 10), 3, 10, 8.0, 5.0, (100, 1000), 2)
+# The test suite's run: every figure's code and invariants end to end, at sizes too small to read.
+SMOKE = Sizes("smoke", 10, 2, 3, 40, 5, (1, 4), 2, 5, 3.0, 2.0, (50, 200), 1)
+SIZES = {sizes.name: sizes for sizes in (FULL, QUICK, SMOKE)}
+
+
+def run_figures(stack: LocalStack, *, sizes: Sizes, only: set[str],
                 checkpoint: Callable[[dict[str, Any]], None] = lambda figures: None) -> dict[str, Any]:
     """Every figure in ``only``; each is handed to ``checkpoint`` as it is measured, so a run stopped
     (or timed out) in its tenth minute keeps what it measured in the first nine."""
@@ -83,45 +111,48 @@ def run_figures(stack: LocalStack, *, quick: bool, only: set[str],
         checkpoint(dict(figures))
 
     _progress("transport floor")  # always: every figure is judged against this run's floor
-    record("floor", floor.measure(stack, samples=20 if quick else 100))
+    record("floor", floor.measure(stack, samples=sizes.floor_samples))
     single_send = figures["floor"]["single_send"]["p50_ms"]
     if "registration" in only:
         _progress("registration")
-        record("registration", registration.measure(stack, sessions=3 if quick else 10,
-                                                    per_session=4 if quick else 5))
+        record("registration", registration.measure(stack, sessions=sizes.registration_sessions,
+                                                    per_session=sizes.registration_per_session))
     if "joins" in only:
         _progress("joins into one session, and stale-browser removal")
-        record("joins", joins.measure(stack, joins=40 if quick else 200, viewers=20 if quick else 100))
+        record("joins", joins.measure(stack, joins=sizes.joins, viewers=sizes.stale_viewers))
     if "fanout" in only:
         _progress("fan-out")
-        record("fanout", fanout.measure(stack, [1, 10] if quick else [1, 10, 50, 200],
-                                        repeats=3 if quick else 10, single_send_ms=single_send))
+        record("fanout", fanout.measure(stack, list(sizes.fanout_browsers), repeats=sizes.fanout_repeats,
+                                        single_send_ms=single_send))
     if "chromium" in only:
         from bench import chromium as chromium_figures
 
         _progress("update latency and boot in Chromium")
         floor_p95 = figures["floor"]["send_to_receive"]["p95_ms"]
-        for name, value in chromium_figures.measure(stack, pages=8, updates=10 if quick else 40,
+        for name, value in chromium_figures.measure(stack, pages=8, updates=sizes.chromium_updates,
                                                     floor_ms=floor_p95).items():
             record(name, value)
     if "cost" in only:
         from bench import cost
 
         _progress("AWS cost model (viewers at 1 update/s)")
-        record("cost", cost.measure(stack, viewers=4, seconds=8.0 if quick else 600.0,
-                                    idle_seconds=5.0 if quick else 60.0))
+        record("cost", cost.measure(stack, viewers=4, seconds=sizes.cost_active_s,
+                                    idle_seconds=sizes.cost_idle_s))
     if "late_joiner" in only:
         # Last: it seeds 11,000+ events, and moto's Query walks the whole table (every publish lists
         # the session's clients with a Query), so it would slow every figure measured after it.
         _progress("late joiner")
         record("late_joiner", late_joiner.measure(
-            stack, [100, 1000] if quick else [100, 1000, 10_000], repeats=2 if quick else 5))
+            stack, list(sizes.late_joiner_events), repeats=sizes.late_joiner_repeats))
     return figures
 
 
 def bench_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="pbfm-webpage bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes (the CI smoke run, ~1.5 min)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes (~40 s): rough figures, targets judged")
+    size.add_argument("--smoke", action="store_true",
+                      help="the smallest sizes (the test suite's run, ~20 s): the harness end to end only")
     parser.add_argument("--chaos", action="store_true", help="the chaos run instead of the figures")
     parser.add_argument("--events", type=int, default=5000, help="chaos: events to stream")
     parser.add_argument("--rate", type=float, default=20.0, help="chaos: events per second")
@@ -133,10 +164,12 @@ def bench_main(argv: list[str]) -> int:
     logging.getLogger("chalice_app").setLevel(logging.WARNING)
 
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
-    result: dict[str, Any] = {"date": stamp, "machine": machine(), "quick": args.quick, "targets": TARGETS}
+    sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
+    result: dict[str, Any] = {"date": stamp, "machine": machine(), "quick": sizes is not FULL, "targets": TARGETS,
+                              "sizes": asdict(sizes)}
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
-    flags = [flag for flag in ("quick", "chaos") if getattr(args, flag)]
+    flags = [flag for flag in ("quick", "smoke", "chaos") if getattr(args, flag)]
     name = "-".join([stamp, *flags])
     json_path = args.out / f"{name}.json"
 
@@ -162,7 +195,7 @@ def bench_main(argv: list[str]) -> int:
             result["chaos"] = run_chaos(stack, plan, progress=_progress)
         else:
             only = set(args.only.split(",")) - ({"chromium"} if args.no_chromium else set())
-            result["figures"] = run_figures(stack, quick=args.quick, only=only, checkpoint=checkpoint)
+            result["figures"] = run_figures(stack, sizes=sizes, only=only, checkpoint=checkpoint)
     result["duration_s"] = round(time.perf_counter() - started, 1)
     result["complete"] = True
     json_path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")

@@ -1,4 +1,4 @@
-"""The bench harness runs end to end (``--quick``, no Chromium) and writes its JSON, table and plot."""
+"""The bench harness runs end to end (``--smoke``, no Chromium) and writes its JSON, table and plot."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import bench_main, run_figures
+from bench.joins import EDGE
+from bench.run import SMOKE, bench_main, run_figures
 from pbfm_tooling.local_stack import LocalStack
 
 pytestmark = pytest.mark.slow
 
 
-def test_quick_bench_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench_main(["--quick", "--no-chromium", "--out", str(tmp_path)]) == 0
+def test_the_bench_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main(["--smoke", "--no-chromium", "--out", str(tmp_path)]) == 0
     [written] = tmp_path.glob("*.json")
     result = json.loads(written.read_text())
     figures = result["figures"]
@@ -25,10 +26,11 @@ def test_quick_bench_writes_results(tmp_path: Path, capsys: pytest.CaptureFixtur
     # A joiner reads one snapshot plus a short tail, never the whole history.
     assert all(max(row["events_applied_by_joiner"]) < 2 * result["settings"]["snapshot_every"]
                for row in figures["late_joiner"])
-    assert [row["browsers"] for row in figures["fanout"]] == [1, 10]
+    assert [row["browsers"] for row in figures["fanout"]] == list(SMOKE.fanout_browsers)
     assert all(set(row["delivered"]) == {row["browsers"]} for row in figures["fanout"])
     joins = figures["joins"]
-    assert joins["join_scaling"]["first"]["n"] == joins["join_scaling"]["last"]["n"] == 20
+    assert joins["join_scaling"]["joins"] == SMOKE.joins
+    assert joins["join_scaling"]["first"]["n"] == joins["join_scaling"]["last"]["n"] == EDGE
     assert joins["stale_removal"]["removed_all"] and joins["stale_removal"]["other_requests_during"]["n"] > 0
     cost = figures["cost"]
     assert cost["published"] > 0 and cost["total_dollars_per_viewer_month"] > 0
@@ -41,6 +43,6 @@ def test_quick_bench_writes_results(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_each_figure_is_handed_on_as_it_is_measured(stack: LocalStack) -> None:
     # What a run killed halfway has written: everything measured before it stopped.
     seen: list[dict] = []
-    figures = run_figures(stack, quick=True, only={"registration"}, checkpoint=seen.append)
+    figures = run_figures(stack, sizes=SMOKE, only={"registration"}, checkpoint=seen.append)
     assert [sorted(written) for written in seen] == [["floor"], ["floor", "registration"]]
     assert seen[-1] == figures
