@@ -518,13 +518,17 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
         time.sleep(0.2)
     final = last_seq(stack, session_id)
     catch_up_deadline = time.monotonic() + 2 * settings.queue_visibility_timeout_s + plan.live_wait_s + 30
-    behind = survivors
+    # The log is final once nothing was appended for longer than a coalesced participant list may
+    # wait (it goes out with a heartbeat after its window): the last roster change may still be due.
+    settle_s = settings.participants_every_s + 2 * settings.heartbeat_interval_s
+    behind, quiet_since = survivors, time.monotonic()
     while time.monotonic() < catch_up_deadline:
         behind = [p for p in survivors if p.tab.last_seq < final]
-        if not behind:
-            if last_seq(stack, session_id) == final:
-                break
-            final = last_seq(stack, session_id)
+        now_seq = last_seq(stack, session_id)
+        if now_seq != final:
+            final, quiet_since = now_seq, time.monotonic()
+        elif not behind and time.monotonic() - quiet_since >= settle_s:
+            break
         time.sleep(0.1)
     mark(f"survivors caught up to {final}" if not behind else f"NOT caught up: {[p.name for p in behind]}")
     for person in people + joiners:
@@ -550,6 +554,8 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
         "rate_achieved": round(published() / stream_s, 1), "final_seq": final,
         "survivors": [p.name for p in survivors], "identical_state": all(s == states[0] for s in states),
         "equals_replay": all(s == reference for s in states), "lost": lost, "duplicated": duplicated,
+        "differs_from_replay": {p.name: _differences(p.tab.state, reference) for p in survivors
+                                if p.tab.state != reference},
         "out_of_order": out_of_order,
         "failover": {k: v for k, v in failover.items()
                      if not k.endswith(("_monotonic", "_epoch")) and k != "observers"},
@@ -587,6 +593,12 @@ def _expire_and_recreate(stack: LocalStack, session_id: str, people: list[Person
         assert time.monotonic() < deadline, "the tabs did not follow the new incarnation"
         time.sleep(0.05)
     mark("every tab follows the new incarnation")
+
+
+def _differences(state: PageState, reference: PageState) -> dict[str, str]:
+    """The fields in which a page's final state differs from the full replay's (for a failure's report)."""
+    return {name: f"{getattr(state, name)!r:.200} != {getattr(reference, name)!r:.200}"
+            for name in (f.name for f in fields(PageState)) if getattr(state, name) != getattr(reference, name)}
 
 
 def _first_seq(ledger: list[tuple[str, int]]) -> int:
