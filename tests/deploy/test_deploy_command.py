@@ -185,13 +185,12 @@ def test_dry_run_needs_no_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     # No endpoint, no credentials: any AWS call would fail.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "")
     out = tmp_path / "out"
-    assert deploy._deploy("prod", out, dry_run=True, project_dir=project, deployer=no_deploy) == 0
-    assert (out / "package" / "sam.json").is_file() and (out / "package" / "deployment.zip").is_file()
-
-    # --clean: output of an earlier build (a module since deleted, say) is gone before packaging.
+    # Output of an earlier build (a module since deleted, say): kept, unless --clean.
     leftover = out / "package" / "stale-from-an-earlier-build.txt"
+    leftover.parent.mkdir(parents=True)
     leftover.write_text("old")
     assert deploy._deploy("prod", out, dry_run=True, project_dir=project, deployer=no_deploy) == 0
+    assert (out / "package" / "sam.json").is_file() and (out / "package" / "deployment.zip").is_file()
     assert leftover.exists()
     assert deploy._deploy("prod", out, dry_run=True, clean=True, project_dir=project, deployer=no_deploy) == 0
     assert not leftover.exists() and (out / "package" / "deployment.zip").is_file()
