@@ -17,6 +17,7 @@ from tests.browser.harness import (
     Shown,
     shown,
     wait_for_live,
+    wait_for_python,
     wait_for_role,
     wait_for_seq,
 )
@@ -52,7 +53,14 @@ def test_one_browser_from_boot_to_leaving(browsers: Browsers, stack: LocalStack,
     start(stack, session_id)
     began = time.monotonic()
     page = browsers.open(stack.page_url(session_id))
+    # The plain HTML loading state is there before any Python runs.
+    assert page.locator("#boot-progress").count() == 1
+    print(f"python ready {wait_for_python(page):.1f} s after load")
     wait_for_live(page)
+    # Pyodide came from our own server (the browsers fixture: no request left 127.0.0.1), under our
+    # Content-Security-Policy.
+    assert any("/vendor/pyodide/" in url and url.endswith("/pyodide.asm.wasm") for url in browsers.requests)
+    assert [line for line in browsers.console if "Content Security Policy" in line] == []
     page.wait_for_selector('[data-testid="price"]:not([data-price=""])')
     print(f"boot to first price: {time.monotonic() - began:.1f} s")
     status = rest_call(stack.base_url, "webpage_get_session_status", session_id=session_id)
