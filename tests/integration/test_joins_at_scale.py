@@ -31,13 +31,13 @@ def counted(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
     yield store, queues
 
 
-def test_the_60th_join_costs_the_server_what_the_2nd_did(stack: LocalStack, session_id: str,
+def test_the_30th_join_costs_the_server_what_the_2nd_did(stack: LocalStack, session_id: str,
                                                          counted: tuple[Counting, Counting]) -> None:
     store, queues = counted
     stack.service.create_session(session_id, None)
     work = []
     master: str | None = None
-    for _ in range(60):
+    for _ in range(30):
         if master is not None:
             # A live master keeps its role (its heartbeat, as METADATA records it; not counted).
             store._inner.touch_master(session_id, master, time.time())
@@ -50,7 +50,7 @@ def test_the_60th_join_costs_the_server_what_the_2nd_did(stack: LocalStack, sess
         master = master or response.json()["client_id"]
     assert all(w == work[1] for w in work[2:]), [w for w in work[2:] if w != work[1]][:1]
     store_calls, queue_calls = work[-1]
-    # No Query of the browsers or the fan-out set, and nothing sent to the 59 others.
+    # No Query of the browsers or the fan-out set, and nothing sent to the 29 others.
     assert store_calls["list_clients"] == 0 and store_calls["fanout"] == 0
     assert queue_calls == Counter({"create": 1, "send_all": 1})
 
@@ -75,7 +75,7 @@ def test_a_publish_from_another_container_never_misses_a_browser_that_joined_bef
     published: list[int] = []
 
     def stream() -> None:
-        for _ in range(80):
+        for _ in range(40):
             delivery = publisher.publish(session_id, MessageType.ROLE_CHANGE, payload={
                 "master_client_id": "aaaaaaaaaaaa", "previous_master_client_id": None, "reason": "transfer"})
             published.append(delivery.seq)
