@@ -98,9 +98,11 @@ case "$command" in
     setup_python; setup_web; setup_chromium; setup_mcp1
     .venv/bin/ruff check .
     .venv/bin/mypy
-    # In parallel, a worker per core (PBFM_TEST_WORKERS=0 runs it in one process); modules stay
-    # whole and the slow ones start first (tests/conftest.py).
-    exec .venv/bin/python -m pytest -n "${PBFM_TEST_WORKERS:-auto}" --dist loadfile --no-loadscope-reorder "$@" ;;
+    # In parallel (PBFM_TEST_WORKERS=0 runs it in one process); modules stay whole and the slow ones
+    # start first (tests/conftest.py). One worker more than cores: many tests wait on timers and
+    # long polls, and the spare worker fills that time (2 cores: 153 s with 3 workers, 179 s with 2).
+    exec .venv/bin/python -m pytest -n "${PBFM_TEST_WORKERS:-$(( $(nproc) + 1 ))}" --dist loadfile \
+      --no-loadscope-reorder "$@" ;;
   bench)
     setup_python; setup_web; setup_chromium
     exec .venv/bin/pbfm-webpage bench "$@" ;;

@@ -27,6 +27,7 @@ import httpx
 from bench.harness import new_session
 from bench.stats import summary
 from pbfm_tooling.local_stack import LocalStack
+from pbfm_tooling.tls import tls_context
 
 # Debian's chromium, or what ./dev.sh found or unpacked instead (it exports PBFM_CHROMIUM).
 CHROMIUM = os.environ.get("PBFM_CHROMIUM", "/usr/bin/chromium")
@@ -62,7 +63,7 @@ class McpCaller:
     """Plain JSON-RPC ``tools/call`` over the stateless Streamable HTTP endpoint (JSON responses)."""
 
     def __init__(self, url: str) -> None:
-        self.http = httpx.Client(timeout=30, headers={
+        self.http = httpx.Client(timeout=30, verify=tls_context(), headers={
             "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"})
         self.url = url
         self.ids = itertools.count(1)

@@ -15,6 +15,7 @@ from chalice_app.event_store import ClientRecord, DynamoEventStore, _event_sk, _
 from chalice_app.price_sources import SimulatedSource
 from pbfm_tooling.local_stack import LocalStack
 from pbfm_tooling.page_runner import PageRunner, Tab
+from pbfm_tooling.tls import tls_context
 from web_py import page_state
 from web_py.messages import BY_REFERENCE, MessageType
 
@@ -105,7 +106,7 @@ def reference_state(stack: LocalStack, session_id: str) -> page_state.PageState:
 
 
 def browser_http(stack: LocalStack, *, timeout: float = 40.0) -> httpx.Client:
-    return httpx.Client(base_url=stack.base_url, timeout=timeout)
+    return httpx.Client(base_url=stack.base_url, timeout=timeout, verify=tls_context())
 
 
 def register_bulk(stack: LocalStack, pages: PageRunner, session_id: str, count: int) -> list[Tab]:

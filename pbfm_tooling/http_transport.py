@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from pbfm_tooling.tls import tls_context
 from web_py.session_manager import TransportError
 
 TIMEOUT_S = 60.0  # above the longest poll (20 s) plus a slow server's answer
@@ -25,8 +26,8 @@ class HttpxTransport:
                  timeout_s: float = TIMEOUT_S) -> None:
         self.tab_id = tab_id
         self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, cookies=cookies,
-                                        headers={"X-PBFM-Tab": tab_id})
-        self.documents = httpx.AsyncClient(timeout=timeout_s)
+                                        headers={"X-PBFM-Tab": tab_id}, verify=tls_context())
+        self.documents = httpx.AsyncClient(timeout=timeout_s, verify=tls_context())
 
     @property
     def cookies(self) -> httpx.Cookies:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from pbfm_tooling.local_stack import LocalStack
+from pbfm_tooling.tls import tls_context
 from tests.browser.harness import RENDERER_CRASHED, RENDERER_DIED
 
 # Short liveness timings so pages and chaos-style tests see failover in seconds (the timings
@@ -75,5 +76,5 @@ def session_id() -> str:
 @pytest.fixture
 def http(stack: LocalStack) -> Iterator[httpx.Client]:
     """One browser-like HTTP client (its own cookie jar)."""
-    with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+    with httpx.Client(base_url=stack.base_url, timeout=30, verify=tls_context()) as client:
         yield client

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from pbfm_tooling.tls import tls_context
+
 _ids = itertools.count(1)
 
 
@@ -26,7 +28,7 @@ def mcp_call(base_url: str, tool: str, **arguments: Any) -> dict[str, Any]:
         "params": {"name": tool, "arguments": arguments},
     }
     headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
-    response = httpx.post(f"{base_url}/mcp", json=request, headers=headers, timeout=60)
+    response = httpx.post(f"{base_url}/mcp", json=request, headers=headers, timeout=60, verify=tls_context())
     response.raise_for_status()
     answer = response.json()
     if "error" in answer:
@@ -38,6 +40,6 @@ def mcp_call(base_url: str, tool: str, **arguments: Any) -> dict[str, Any]:
 
 
 def rest_call(base_url: str, operation: str, **body: Any) -> dict[str, Any]:
-    response = httpx.post(f"{base_url}/api/{operation}", json=body, timeout=60)
+    response = httpx.post(f"{base_url}/api/{operation}", json=body, timeout=60, verify=tls_context())
     response.raise_for_status()
     return dict(response.json())

@@ -17,6 +17,7 @@ import pytest
 from chalice_app.context import build_service
 from chalice_app.sessions import SessionService
 from pbfm_tooling.local_stack import LocalStack
+from pbfm_tooling.tls import tls_context
 from tests.counting import Counting
 from web_py.messages import Envelope, MessageType
 
@@ -43,7 +44,7 @@ def test_the_30th_join_costs_the_server_what_the_2nd_did(stack: LocalStack, sess
             store._inner.touch_master(session_id, master, time.time())
         store.calls.clear()
         queues.calls.clear()
-        with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        with httpx.Client(base_url=stack.base_url, timeout=30, verify=tls_context()) as http:
             response = http.post("/api/webpage_join_session", json={"session_id": session_id})
         assert response.status_code == 200, response.text
         work.append((Counter(store.calls), Counter(queues.calls)))
