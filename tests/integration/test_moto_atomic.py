@@ -11,21 +11,16 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from pbfm_tooling.moto_atomic import make_dynamodb_writes_atomic
-
-FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-west-1"}
+from tests.integration.moto_in_process import FAKE, moto_server
 
 
 @pytest.fixture(scope="module")
 def dynamodb() -> Iterator[Any]:
     make_dynamodb_writes_atomic()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}", **FAKE)
-    server.stop()
+    with moto_server() as endpoint:
+        yield boto3.client("dynamodb", endpoint_url=endpoint, **FAKE)
 
 
 def test_exactly_one_of_many_racing_conditional_puts_wins(dynamodb: Any) -> None:

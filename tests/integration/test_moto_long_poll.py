@@ -14,21 +14,16 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from pbfm_tooling.moto_long_poll import make_sqs_long_polls_wait
-
-FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-west-1"}
+from tests.integration.moto_in_process import FAKE, moto_server
 
 
 @pytest.fixture(scope="module")
 def sqs() -> Iterator[Any]:
     make_sqs_long_polls_wait()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield boto3.client("sqs", endpoint_url=f"http://{host}:{port}", **FAKE)
-    server.stop()
+    with moto_server() as endpoint:
+        yield boto3.client("sqs", endpoint_url=endpoint, **FAKE)
 
 
 def held_back_queue(sqs: Any, visibility_s: int = 30) -> str:

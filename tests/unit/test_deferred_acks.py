@@ -67,6 +67,23 @@ def live_handles(server: ScriptedServer) -> tuple[list[str], list[str]]:
     return [h for h in server.delivered if h[0] == "l"], [h for h in server.deleted if h[0] == "l"]
 
 
+class NextHeartbeatFails:
+    """The scripted server's network, but once ``armed`` its next heartbeat fails: cut (raises
+    ``TransportError``), or answered ``answer`` when one is given."""
+
+    def __init__(self, server: ScriptedServer, answer: tuple[int, Any] | None = None) -> None:
+        self.server, self.answer, self.armed = server, answer, False
+        self.get_json, self.get_text = server.get_json, server.get_text
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if self.armed and path.endswith("webpage_send_heartbeat"):
+            self.armed = False
+            if self.answer is None:
+                raise TransportError("cut")
+            return self.answer
+        return await self.server.post(path, body)
+
+
 @pytest.mark.parametrize("direct", [True, False], ids=["direct", "poll=server"])
 def test_live_handles_wait_for_the_next_heartbeat_which_carries_them_all(direct: bool) -> None:
     server, clock = scripted(6, history(1), live(2, 6), batch=lambda: 1, direct=direct), Clock()
@@ -190,23 +207,12 @@ def test_a_rejoin_acknowledges_the_history_it_had_received_before_polling_the_ne
     # Behind that batch the history queue (one FIFO group) would hold the rejoin's new history back
     # for a whole visibility timeout: its handles go with the first beat after the join.
     server, clock = scripted(5, history(5), [], batch=lambda: 3), Clock()
-    removed = {"next": False}
-
-    class Removing:
-        async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-            if removed["next"] and path.endswith("webpage_send_heartbeat"):
-                removed["next"] = False
-                return 410, {"error": "gone", "message": "This browser was removed from the session; join again."}
-            return await server.post(path, body)
-
-        get_json = server.get_json
-        get_text = server.get_text
-
-    manager = SessionManager(SID, Removing(), clock=clock)
+    network = NextHeartbeatFails(server, answer=(410, {"error": "gone", "message": "removed; join again"}))
+    manager = SessionManager(SID, network, clock=clock)
 
     async def scenario() -> None:
         await manager.connect()
-        removed["next"] = True
+        network.armed = True
         with pytest.raises(ApiFailure) as failure:
             await manager.poll_once()  # three history messages applied; their acknowledgement is refused
         assert failure.value.needs_join
@@ -248,25 +254,14 @@ def test_stopping_sends_what_is_pending_and_a_crash_does_not(stop: bool) -> None
 
 def test_handles_of_a_failed_heartbeat_go_with_the_next() -> None:
     server, clock = scripted(3, history(1), live(2, 3), batch=lambda: 2), Clock()
-    failing = {"next": False}
-
-    class Flaky:
-        async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-            if failing["next"] and path.endswith("webpage_send_heartbeat"):
-                failing["next"] = False
-                raise TransportError("cut")
-            return await server.post(path, body)
-
-        get_json = server.get_json
-        get_text = server.get_text
-
-    manager = SessionManager(SID, Flaky(), clock=clock)
+    network = NextHeartbeatFails(server)
+    manager = SessionManager(SID, network, clock=clock)
 
     async def scenario() -> None:
         await manager.connect()
         await manager.poll_once()
         await manager.poll_once()
-        failing["next"] = True
+        network.armed = True
         with pytest.raises(TransportError):
             await manager.heartbeat_once()
         assert live_handles(server)[1] == []
