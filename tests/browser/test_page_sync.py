@@ -264,8 +264,10 @@ def test_two_tabs_of_one_browser_are_two_participants_and_a_reload_keeps_its_tab
     wait_for_seq(first, seq)
     after = shown(first)
     assert after.client_id == before.client_id
-    assert after.role == before.role
     assert after.price == price
+    # Still one master and one observer. (Which is which may change: a tab is silent while it
+    # reloads, and on a loaded machine that silence, or the other tab's, can outlast the timeout.)
+    assert sorted(f.role for f in settled(stack, session_id, first, second)) == ["master", "observer"]
     # It resumed from its saved state instead of replaying the session again.
     assert after.restored_seq >= before.last_seq
     assert min(after.applied_seqs) > before.last_seq
