@@ -97,7 +97,6 @@ FULL = Sizes("full", 100, 10, 5, 200, 100, (1, 10, 50, 200), 10, 40, 600.0, 60.0
 QUICK = Sizes("quick", 20, 3, 4, 40, 20, (1, 10), 3, 10, 8.0, 5.0, (100, 1000), 2)
 # The test suite's run: every figure's code and invariants end to end, at sizes too small to read.
 SMOKE = Sizes("smoke", 10, 2, 3, 40, 5, (1, 4), 2, 5, 3.0, 2.0, (50, 200), 1)
-SIZES = {sizes.name: sizes for sizes in (FULL, QUICK, SMOKE)}
 
 
 def run_figures(stack: LocalStack, *, sizes: Sizes, only: set[str],
@@ -165,8 +164,7 @@ def bench_main(argv: list[str]) -> int:
 
     stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
     sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
-    result: dict[str, Any] = {"date": stamp, "machine": machine(), "quick": sizes is not FULL, "targets": TARGETS,
-                              "sizes": asdict(sizes)}
+    result: dict[str, Any] = {"date": stamp, "machine": machine(), "targets": TARGETS}
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
     flags = [flag for flag in ("quick", "smoke", "chaos") if getattr(args, flag)]
@@ -194,6 +192,7 @@ def bench_main(argv: list[str]) -> int:
             plan = ChaosPlan(events=args.events, rate=args.rate)
             result["chaos"] = run_chaos(stack, plan, progress=_progress)
         else:
+            result["sizes"] = asdict(sizes)
             only = set(args.only.split(",")) - ({"chromium"} if args.no_chromium else set())
             result["figures"] = run_figures(stack, sizes=sizes, only=only, checkpoint=checkpoint)
     result["duration_s"] = round(time.perf_counter() - started, 1)

@@ -26,12 +26,10 @@ from tests.browser.stack_client import mcp_call, rest_call
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def start(stack: LocalStack, session_id: str, prices: int = 1) -> int:
+def start(stack: LocalStack, session_id: str) -> None:
+    """A new session with its first price."""
     rest_call(stack.base_url, "webpage_create_session", session_id=session_id)
-    seq = 0
-    for _ in range(prices):
-        seq = mcp_call(stack.base_url, "webpage_update_hash_price_display", session_id=session_id)["seq"]
-    return seq
+    mcp_call(stack.base_url, "webpage_update_hash_price_display", session_id=session_id)
 
 
 def update_price(stack: LocalStack, session_id: str) -> tuple[int, str]:

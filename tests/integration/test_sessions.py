@@ -100,7 +100,7 @@ def test_price_update_reaches_every_browser_by_s3_reference(
     assert "access-control-allow-origin" not in preflight.headers
 
 
-PER_WRITER = 12
+WRITERS, PER_WRITER = 8, 12
 
 
 def test_eight_concurrent_writers_get_distinct_gapless_sequences(stack: LocalStack, session_id: str) -> None:
@@ -115,15 +115,15 @@ def test_eight_concurrent_writers_get_distinct_gapless_sequences(stack: LocalSta
             with lock:
                 seqs.append(delivery.seq)
 
-    threads = [threading.Thread(target=writer) for _ in range(8)]
+    threads = [threading.Thread(target=writer) for _ in range(WRITERS)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(seqs) == list(range(1, 8 * PER_WRITER + 1))
+    assert sorted(seqs) == list(range(1, WRITERS * PER_WRITER + 1))
     stored = [e.seq for e in stack.service.store.events_after(session_id, 0)]
-    assert stored == list(range(1, 8 * PER_WRITER + 1))
-    assert last_seq(stack, session_id) == 8 * PER_WRITER
+    assert stored == list(range(1, WRITERS * PER_WRITER + 1))
+    assert last_seq(stack, session_id) == WRITERS * PER_WRITER
 
 
 def test_browsers_joining_while_events_stream_apply_each_once_in_order(
