@@ -98,6 +98,10 @@ case "$command" in
     setup_python; setup_web; setup_chromium; setup_mcp1
     .venv/bin/ruff check .
     .venv/bin/mypy
+    # Bytecode caches on, even where the environment turns them off: the workers and every server,
+    # CLI and packaging subprocess import the same modules, and pytest rewrites every test module;
+    # without caches each process compiles them all again (~1.5 core-seconds per worker).
+    unset PYTHONDONTWRITEBYTECODE
     # In parallel (PBFM_TEST_WORKERS=0 runs it in one process); modules stay whole and the slow ones
     # start first (tests/conftest.py). One worker more than cores: many tests wait on timers and
     # long polls, and the spare worker fills that time (2 cores: 153 s with 3 workers, 179 s with 2).

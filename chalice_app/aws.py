@@ -57,10 +57,18 @@ def frozen_credentials(session: boto3.session.Session) -> Callable[[], Credentia
 _LOADER: Loader = create_loader(os.environ.get("AWS_DATA_PATH"))  # where botocore's own loader looks
 
 
-def _session(region: str) -> boto3.session.Session:
+def _session(region: str | None, **credentials: str | None) -> boto3.session.Session:
     core = botocore.session.get_session()
     core.register_component("data_loader", _LOADER)
-    return boto3.session.Session(botocore_session=core, region_name=region)
+    return boto3.session.Session(botocore_session=core, region_name=region, **credentials)
+
+
+def service_client(service: str, region: str, *, endpoint_url: str, config: Config, access_key: str,
+                   secret_key: str, session_token: str | None) -> Any:
+    """One client with credentials of its own (the local AWS gateway's reads of moto)."""
+    session = _session(region, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                       aws_session_token=session_token)
+    return session.client(service, endpoint_url=endpoint_url, config=config)
 
 
 def build_clients(settings: Settings) -> AwsClients:
@@ -89,12 +97,12 @@ def build_clients(settings: Settings) -> AwsClients:
 
 def default_region(fallback: str) -> str:
     """The region the ambient AWS configuration names (profile or environment), else ``fallback``."""
-    return boto3.session.Session().region_name or fallback
+    return _session(None).region_name or fallback
 
 
 def caller_account(region: str) -> str:
     """The account of the ambient credentials; raises botocore's errors when there are none."""
-    sts = boto3.session.Session(region_name=region).client("sts", region_name=region)
+    sts = _session(region).client("sts", region_name=region)
     return str(sts.get_caller_identity()["Account"])
 
 

@@ -72,10 +72,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+from chalice_app.aws import service_client
 from pbfm_tooling.aws_sigv4 import Malformed, Verifier, read_signature
 from pbfm_tooling.aws_wire import (
     AwsError,
@@ -120,13 +120,10 @@ class AwsGateway:
         self._port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._sqs = boto3.session.Session(
-            aws_access_key_id=access_key, aws_secret_access_key=secret_key, aws_session_token=session_token,
-            region_name=region,
-        ).client("sqs", endpoint_url=self.moto_url, config=Config(
+        self._sqs = service_client("sqs", region, endpoint_url=self.moto_url, config=Config(
             max_pool_connections=64, read_timeout=30, connect_timeout=5,
             retries={"total_max_attempts": 1},
-        ))
+        ), access_key=access_key, secret_key=secret_key, session_token=session_token)
 
     # -- lifecycle
 

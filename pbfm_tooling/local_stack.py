@@ -104,8 +104,10 @@ class LocalStack:
         from pbfm_tooling.moto_atomic import make_dynamodb_writes_atomic
         from pbfm_tooling.moto_dispatch import list_moto_modules_once
         from pbfm_tooling.moto_long_poll import make_sqs_long_polls_wait
+        from pbfm_tooling.moto_query import make_dynamodb_queries_read_one_partition
 
         make_dynamodb_writes_atomic()
+        make_dynamodb_queries_read_one_partition()
         make_sqs_long_polls_wait()
         list_moto_modules_once()
         moto_port, gateway_port = self._pinned_ports()
