@@ -1,6 +1,6 @@
 """The session page's route on the static site alone. (That the page boots Pyodide from our own
 server under our Content-Security-Policy is checked where a page boots anyway:
-tests/browser/test_page_sync.py, test_one_browser_from_boot_to_leaving.)"""
+tests/browser/test_page_sync.py.)"""
 
 from __future__ import annotations
 

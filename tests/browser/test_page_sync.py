@@ -44,23 +44,133 @@ def assert_in_order_once(page: Page) -> None:
     assert list(seqs) == sorted(set(seqs)), f"applied out of order or twice: {seqs}"
 
 
-def test_one_browser_from_boot_to_leaving(browsers: Browsers, stack: LocalStack, session_id: str) -> None:
-    """Master of its own session: the price by reference, polls straight from SQS, its buttons; then
-    AI content that tries to run shown as text; then leaving acknowledges what it applied. One page
-    for all three, because each boot of Pyodide costs ~5 core-seconds."""
+def test_one_session_in_chromium_from_the_first_boot_to_the_last_page_leaving(
+        browsers: Browsers, stack: LocalStack, session_id: str) -> None:
+    """One session's life in real pages. A first page boots from our own server and becomes master: the
+    price by reference, polls straight from SQS, its buttons. A second browser joins and every update
+    shows the same in both; AI content that tries to run is shown as text. 50 events later a second tab
+    of the first browser joins as a participant of its own, from a snapshot, and then reloads without
+    losing its identity or an event. The master closes and an observer takes over within twice the
+    heartbeat timeout; the AI hands control on. Last, a page leaving acknowledges what it applied.
+
+    One story rather than separate tests: it loads a page four times, and each boot of Pyodide costs
+    ~5 core-seconds.
+    """
     start(stack, session_id)
+    prices = 1
+    first_browser = browsers.person()
     began = time.monotonic()
-    page = browsers.open(stack.page_url(session_id))
+    first = browsers.open(stack.page_url(session_id), first_browser)
     # The plain HTML loading state is there before any Python runs.
-    assert page.locator("#boot-progress").count() == 1
-    print(f"python ready {wait_for_python(page):.1f} s after load")
-    wait_for_live(page)
-    # Pyodide came from our own server (the browsers fixture: no request left 127.0.0.1), under our
-    # Content-Security-Policy.
+    assert first.locator("#boot-progress").count() == 1
+    print(f"python ready {wait_for_python(first):.1f} s after load")
+    wait_for_live(first)
+    # Pyodide came from our own server (the browsers fixture: no request left 127.0.0.1).
     assert any("/vendor/pyodide/" in url and url.endswith("/pyodide.asm.wasm") for url in browsers.requests)
-    assert [line for line in browsers.console if "Content Security Policy" in line] == []
-    page.wait_for_selector('[data-testid="price"]:not([data-price=""])')
+    first.wait_for_selector('[data-testid="price"]:not([data-price=""])')
     print(f"boot to first price: {time.monotonic() - began:.1f} s")
+    print(f"first price rendered {first.get_attribute('#app', 'data-first-price-ms')} ms after navigation start")
+    the_first_page_is_master_and_reads_aws_directly(browsers, stack, session_id, first)
+    only_the_masters_button_makes_a_price(browsers, first)
+    prices += 1
+
+    second = browsers.open(stack.page_url(session_id))
+    wait_for_live(second)
+    pages = [first, second]
+    # Read once both show the same sequence: on a loaded machine a Pyodide boot can delay the first
+    # master's heartbeats past the timeout, and a page shows its demotion only once it has applied
+    # the ROLE_CHANGE.
+    assert sorted(f.role for f in settled(stack, session_id, *pages)) == ["master", "observer"]
+    fetched = [shown(page).documents_fetched for page in pages]
+    timings = []
+    for _ in range(5):
+        sent = time.monotonic()
+        seq, price = update_price(stack, session_id)
+        for page in pages:
+            wait_for_seq(page, seq, timeout_ms=20_000)
+        timings.append(time.monotonic() - sent)
+        # A coalesced participant list may follow the price: compare once the pages agree.
+        facts = settled(stack, session_id, *pages)
+        assert len({f.last_seq for f in facts}) == 1 and facts[0].last_seq >= seq
+        assert {f.price for f in facts} == {price}
+        assert len({f.sparkline for f in facts}) == 1
+    prices += 5
+    print("MCP update -> both browsers show it: " + ", ".join(f"{t * 1000:.0f} ms" for t in timings))
+    # The live prices rode inline in their messages: no page fetched another document for them.
+    assert [shown(page).documents_fetched for page in pages] == fetched
+    for page in pages:
+        assert_in_order_once(page)
+    assert len({shown(p).participants.replace(" (you)", "") for p in pages}) == 1
+    hostile_content_is_shown_as_text_and_never_runs(pages, stack, session_id)
+
+    # 50 events on, a second tab of the first browser.
+    for _ in range(50):
+        seq, _price = update_price(stack, session_id)
+    prices += 50
+    began = time.monotonic()
+    late = browsers.open(stack.page_url(session_id), first_browser)
+    wait_for_seq(late, seq)
+    print(f"late joiner after 50 events: same state in {time.monotonic() - began:.1f} s (incl. boot)")
+    pages.append(late)
+    facts = settled(stack, session_id, *pages)  # a coalesced participant list may follow the join
+    assert len({(f.last_seq, f.price, f.sparkline) for f in facts}) == 1
+    assert f'data-points="{prices}"' in facts[-1].sparkline
+    # Two tabs of one browser are two participants: each has queues of its own (they no longer share,
+    # and steal from, one pair).
+    people = rest_call(stack.base_url, "webpage_get_session_status", session_id=session_id)["participants"]
+    assert len(people) == 3 and facts[0].client_id != facts[-1].client_id
+    one_master_and_failovers_logged(stack, session_id, facts)
+    for page in pages:
+        assert_in_order_once(page)
+    # The late joiner started from a snapshot: it applied far fewer than the 50 events itself.
+    assert len(facts[-1].applied_seqs) < 50
+
+    # A reload keeps the tab's identity and resumes from its saved state; events published while
+    # it reloads are not lost.
+    before = shown(late)
+    update_price(stack, session_id)
+    late.reload()
+    seq, price = update_price(stack, session_id)
+    wait_for_seq(late, seq)
+    after = shown(late)
+    assert after.client_id == before.client_id
+    assert after.price == price
+    assert after.restored_seq >= before.last_seq
+    assert min(after.applied_seqs) > before.last_seq
+    assert_in_order_once(late)
+    # Still one master. (Which page it is may change: a tab is silent while it reloads, and on a
+    # loaded machine that silence, or another's, can outlast the timeout.)
+    one_master_and_failovers_logged(stack, session_id, settled(stack, session_id, *pages))
+
+    # The master closes (only its tab: another tab of that browser may live on): an observer is
+    # promoted within twice the heartbeat timeout.
+    roles = [shown(page).role for page in pages]
+    master = pages[roles.index("master")]
+    observers = [page for page in pages if page is not master]
+    timeout_s = stack.settings.heartbeat_timeout_s
+    closed = time.monotonic()
+    master.close()
+    new_master = wait_for_any_role(browsers, observers, "master", int(2 * timeout_s * 1000))
+    print(f"failover: new master shown {time.monotonic() - closed:.1f} s after the master closed")
+    other = next(page for page in observers if page is not new_master)
+    wait_for_role(other, "observer")
+    facts = settled(stack, session_id, new_master, other)
+    assert len({f.participants.replace(" (you)", "") for f in facts}) == 1
+
+    # Transfer of control through MCP: the other observer becomes master everywhere.
+    mcp_call(stack.base_url, "webpage_transfer_control_to_observer", session_id=session_id,
+             client_id=shown(other).client_id)
+    wait_for_role(other, "master", timeout_ms=10_000)
+    wait_for_role(new_master, "observer", timeout_ms=10_000)
+    assert rest_call_status(stack, new_master) == 403
+
+    leaving_the_page_acknowledges_what_it_applied(new_master, stack, session_id)
+    # Four loads of the page, not one violation of our Content-Security-Policy.
+    assert [line for line in browsers.console if "Content Security Policy" in line] == []
+
+
+def the_first_page_is_master_and_reads_aws_directly(browsers: Browsers, stack: LocalStack, session_id: str,
+                                                    page: Page) -> None:
     status = rest_call(stack.base_url, "webpage_get_session_status", session_id=session_id)
     # (The history's acknowledging heartbeat may just have announced the roster: an event in flight.)
     wait_for_seq(page, status["last_seq"])
@@ -78,101 +188,29 @@ def test_one_browser_from_boot_to_leaving(browsers: Browsers, stack: LocalStack,
     receives = [u for u in browsers.requests if "Action=ReceiveMessage" in u]
     assert receives and all("X-Amz-Signature=" in u and u.startswith(stack.gateway_url) for u in receives)
     assert not [u for u in browsers.requests if "/api/webpage_poll_queue" in u]
-    print(f"first price rendered {page.get_attribute('#app', 'data-first-price-ms')} ms after navigation start")
-    # A click that misses the button is ignored quietly; nothing went to stderr (PyScript would
-    # show it as a red .py-error banner) and no exception reached the page.
+
+
+def only_the_masters_button_makes_a_price(browsers: Browsers, page: Page) -> None:
+    """On the master's page: a click that misses the button is ignored quietly; the button makes a price."""
+    last_seq = shown(page).last_seq
+    # Nothing went to stderr (PyScript would show it as a red .py-error banner) and no exception
+    # reached the page.
     page.click('[data-testid="participants"]')
     page.wait_for_timeout(200)
     assert page.locator(".py-error").count() == 0
     assert not [line for line in browsers.console if line.startswith(("pageerror", "error"))], browsers.console
-    # An observer button cannot be pressed; the master's can, and it produces a new price event.
     page.click('[data-testid="refresh"]')
-    wait_for_seq(page, facts.last_seq + 1, timeout_ms=20_000)
+    wait_for_seq(page, last_seq + 1, timeout_ms=20_000)
     assert_in_order_once(page)
-    hostile_content_is_shown_as_text_and_never_runs(page, stack, session_id)
-    leaving_the_page_acknowledges_what_it_applied(page, stack, session_id)
 
 
-def test_browsers_stay_in_sync_a_late_joiner_catches_up_and_control_moves_on(
-        browsers: Browsers, stack: LocalStack, session_id: str) -> None:
-    """One session's life in three browsers: each update shows the same in all; a fourth browser opened
-    50 events later catches up from a snapshot; the master closes and an observer takes over within
-    twice the heartbeat timeout; the AI hands control to another observer.
-
-    One story rather than three tests, because every browser here boots Pyodide (~5 core-seconds).
-    """
-    start(stack, session_id)
-    pages = [browsers.open(stack.page_url(session_id)) for _ in range(3)]
-    for page in pages:
-        wait_for_live(page)
-    # Read once all show the same sequence: on a loaded machine three Pyodide boots can delay the
-    # first master's heartbeats past the timeout, and a page shows its demotion only once it has
-    # applied the ROLE_CHANGE.
-    roles = sorted(f.role for f in settled(stack, session_id, *pages))
-    assert roles == ["master", "observer", "observer"]
-    timings = []
-    for _ in range(5):
-        sent = time.monotonic()
-        seq, price = update_price(stack, session_id)
-        for page in pages:
-            wait_for_seq(page, seq, timeout_ms=20_000)
-        timings.append(time.monotonic() - sent)
-        # A coalesced participant list may follow the price: compare once the pages agree.
-        facts = settled(stack, session_id, *pages)
-        assert len({f.last_seq for f in facts}) == 1 and facts[0].last_seq >= seq
-        assert {f.price for f in facts} == {price}
-        assert len({f.sparkline for f in facts}) == 1
-    print("MCP update -> all 3 browsers show it: " + ", ".join(f"{t * 1000:.0f} ms" for t in timings))
-    for page in pages:
-        assert_in_order_once(page)
-    participants = {shown(p).participants.replace(" (you)", "") for p in pages}
-    assert len(participants) == 1
-
-    # A late joiner, 50 events on.
-    for _ in range(50):
-        seq, _price = update_price(stack, session_id)
-    began = time.monotonic()
-    late = browsers.open(stack.page_url(session_id))
-    wait_for_seq(late, seq)
-    print(f"late joiner after 50 events: same state in {time.monotonic() - began:.1f} s (incl. boot)")
-    pages.append(late)
-    facts = settled(stack, session_id, *pages)  # a coalesced participant list may follow the join
-    assert len({(f.last_seq, f.price, f.sparkline) for f in facts}) == 1
-    assert 'data-points="56"' in facts[-1].sparkline  # the first price and 55 updates
-    # An observer, unless a page's heartbeats were late past the timeout (a loaded machine) and the
-    # joiner found the master silent: then the log says it took over.
-    assert sorted(f.role for f in facts).count("master") == 1
-    if facts[-1].role == "master":
+def one_master_and_failovers_logged(stack: LocalStack, session_id: str, facts: list[Shown]) -> None:
+    """Exactly one page shows master. The first page keeps the role unless its heartbeats came late past
+    the timeout (a loaded machine) and another page found it silent: then the log says so."""
+    assert [f.role for f in facts].count("master") == 1
+    if facts[0].role != "master":
         assert any(e.type == "ROLE_CHANGE" and (e.payload or {}).get("reason") == "failover"
                    for e in stack.service.store.events_after(session_id, 0))
-    for page in pages:
-        assert_in_order_once(page)
-    # The late joiner started from a snapshot: it applied far fewer than the 56 events itself.
-    assert len(facts[-1].applied_seqs) < 50
-
-    # The master closes: an observer is promoted within twice the heartbeat timeout.
-    roles = [f.role for f in facts]
-    master = pages[roles.index("master")]
-    observers = [page for page in pages if page is not master]
-    timeout_s = stack.settings.heartbeat_timeout_s
-    closed = time.monotonic()
-    master.context.close()
-    new_master = wait_for_any_role(browsers, observers, "master", int(2 * timeout_s * 1000))
-    print(f"failover: new master shown {time.monotonic() - closed:.1f} s after the master closed")
-    others = [page for page in observers if page is not new_master]
-    for page in others:
-        wait_for_role(page, "observer")
-    facts = settled(stack, session_id, new_master, *others)
-    assert len({f.participants.replace(" (you)", "") for f in facts}) == 1
-
-    # Transfer of control through MCP: another observer becomes master everywhere.
-    chosen = others[0]
-    mcp_call(stack.base_url, "webpage_transfer_control_to_observer", session_id=session_id,
-             client_id=shown(chosen).client_id)
-    wait_for_role(chosen, "master", timeout_ms=10_000)
-    for page in (new_master, *others[1:]):
-        wait_for_role(page, "observer", timeout_ms=10_000)
-    assert rest_call_status(stack, new_master) == 403
 
 
 def settled(stack: LocalStack, session_id: str, *pages: Page) -> list[Shown]:
@@ -209,7 +247,7 @@ def rest_call_status(stack: LocalStack, page: Page) -> int:
     )
 
 
-def hostile_content_is_shown_as_text_and_never_runs(page: Page, stack: LocalStack, session_id: str) -> None:
+def hostile_content_is_shown_as_text_and_never_runs(pages: list[Page], stack: LocalStack, session_id: str) -> None:
     script = "<script>window.pwned = 'script'</script>"
     image = "<img src=x onerror=\"window.pwned = 'img'\">"
     content = {
@@ -223,53 +261,14 @@ def hostile_content_is_shown_as_text_and_never_runs(page: Page, stack: LocalStac
         ],
     }
     seq = mcp_call(stack.base_url, "webpage_send_to_browsers", session_id=session_id, content=content)["seq"]
-    wait_for_seq(page, seq)
-    page.wait_for_timeout(500)  # give a (hypothetical) onerror time to fire
-    assert page.evaluate("window.pwned") is None
-    assert page.locator("#app img, #app script").count() == 0
-    text = page.inner_text("#app")
-    assert script in text and image in text
-
-
-def test_two_tabs_of_one_browser_are_two_participants_and_a_reload_keeps_its_tab(
-        browsers: Browsers, stack: LocalStack, session_id: str) -> None:
-    start(stack, session_id)
-    person = browsers.person()
-    first = browsers.open(stack.page_url(session_id), person)
-    wait_for_live(first)
-    second = browsers.open(stack.page_url(session_id), person)
-    wait_for_live(second)
-    assert sorted(f.role for f in settled(stack, session_id, first, second)) == ["master", "observer"]
-    people = rest_call(stack.base_url, "webpage_get_session_status", session_id=session_id)["participants"]
-    assert len(people) == 2
-    # Both tabs see every update: they no longer share (and steal from) one pair of queues.
-    for _ in range(3):
-        seq, price = update_price(stack, session_id)
-        for page in (first, second):
-            wait_for_seq(page, seq, timeout_ms=20_000)
-            assert shown(page).price == price
-    for page in (first, second):
-        assert_in_order_once(page)
-    # The live prices rode inline in their messages: only the history's first one came from S3.
-    assert shown(first).documents_fetched <= 1 and shown(second).documents_fetched <= 1
-
-    # A reload keeps the tab's identity and resumes from its saved state; events published while
-    # it reloads are not lost.
-    before = shown(first)
-    update_price(stack, session_id)
-    first.reload()
-    seq, price = update_price(stack, session_id)
-    wait_for_seq(first, seq)
-    after = shown(first)
-    assert after.client_id == before.client_id
-    assert after.price == price
-    # Still one master and one observer. (Which is which may change: a tab is silent while it
-    # reloads, and on a loaded machine that silence, or the other tab's, can outlast the timeout.)
-    assert sorted(f.role for f in settled(stack, session_id, first, second)) == ["master", "observer"]
-    # It resumed from its saved state instead of replaying the session again.
-    assert after.restored_seq >= before.last_seq
-    assert min(after.applied_seqs) > before.last_seq
-    assert_in_order_once(first)
+    for page in pages:
+        wait_for_seq(page, seq)
+    pages[0].wait_for_timeout(500)  # give a (hypothetical) onerror time to fire
+    for page in pages:
+        assert page.evaluate("window.pwned") is None
+        assert page.locator("#app img, #app script").count() == 0
+        text = page.inner_text("#app")
+        assert script in text and image in text
 
 
 def leaving_the_page_acknowledges_what_it_applied(page: Page, stack: LocalStack, session_id: str) -> None:
