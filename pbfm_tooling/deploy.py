@@ -357,9 +357,20 @@ def check_functions(template: Mapping[str, Any]) -> None:
         raise DeployError("merged template: " + "; ".join(problems) + " (update FUNCTIONS in pbfm_tooling/deploy.py)")
 
 
-def lint(template_file: Path, *, run: Runner = _run) -> None:
-    """cfn-lint with warnings as failures (its exit code is non-zero for errors and warnings)."""
-    run([_bin("cfn-lint"), "--", str(template_file)], dict(os.environ))
+def lint(template_file: Path) -> None:
+    """cfn-lint on the merged template: any finding fails, warnings as much as errors (as its command's
+    exit code would). In this process, not a ``cfn-lint`` subprocess: the same configuration (its
+    command line, config files and the template's own settings), without starting Python again."""
+    findings = cfn_lint_findings(template_file)
+    if findings:
+        raise DeployError(f"cfn-lint found {len(findings)} problem(s) in {template_file}:\n" + "\n".join(findings))
+
+
+def cfn_lint_findings(template_file: Path) -> list[str]:
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner.cli import Runner as CfnLint
+
+    return [str(match) for match in CfnLint(ConfigMixIn(["--", str(template_file)])).run()]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -57,6 +57,20 @@ class PortTaken(OSError):
     """A port the state directory pins (so open pages keep working after a restart) is in use."""
 
 
+def patch_moto_as_the_embedded_aws() -> None:
+    """What the embedded AWS changes in this process's moto (idempotent): AWS's guarantees where moto
+    lacks them, and moto's per-request waste removed. The contract tests run moto the same way."""
+    from pbfm_tooling.moto_atomic import make_dynamodb_writes_atomic
+    from pbfm_tooling.moto_dispatch import list_moto_modules_once
+    from pbfm_tooling.moto_long_poll import make_sqs_long_polls_wait
+    from pbfm_tooling.moto_query import make_dynamodb_queries_read_one_partition
+
+    make_dynamodb_writes_atomic()
+    make_dynamodb_queries_read_one_partition()
+    make_sqs_long_polls_wait()
+    list_moto_modules_once()
+
+
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, overrides: Mapping[str, str] | None = None,
                  *, quiet: bool = True, state_dir: Path | None = None, fresh: bool = False,
@@ -101,15 +115,7 @@ class LocalStack:
             # moto's werkzeug logs every AWS call; our own log is what matters locally.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-        from pbfm_tooling.moto_atomic import make_dynamodb_writes_atomic
-        from pbfm_tooling.moto_dispatch import list_moto_modules_once
-        from pbfm_tooling.moto_long_poll import make_sqs_long_polls_wait
-        from pbfm_tooling.moto_query import make_dynamodb_queries_read_one_partition
-
-        make_dynamodb_writes_atomic()
-        make_dynamodb_queries_read_one_partition()
-        make_sqs_long_polls_wait()
-        list_moto_modules_once()
+        patch_moto_as_the_embedded_aws()
         moto_port, gateway_port = self._pinned_ports()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         # moto binds in its own thread and would wait forever on a taken port: try it here first.

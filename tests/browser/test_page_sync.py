@@ -1,4 +1,5 @@
-"""The page in real Chromium against the real local stack (moto server + Chalice app over HTTP).
+"""The page in real Chromium against the real local stack (moto server + Chalice app over HTTP), and
+its route on the static site alone.
 
 Every test also asserts (browsers fixture) that no request left 127.0.0.1.
 """
@@ -296,3 +297,10 @@ def leaving_the_page_acknowledges_what_it_applied(page: Page, stack: LocalStack,
     while in_flight() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert in_flight() == 0
+
+
+def test_bad_session_id_is_a_404_page(browsers: Browsers, static_server: str) -> None:
+    page = browsers.person().new_page()
+    response = page.goto(f"{static_server}/session/not%20valid%3Cb%3E")
+    assert response is not None and response.status == 404
+    assert page.locator("b").count() == 0

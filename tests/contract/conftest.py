@@ -15,25 +15,26 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalice_app.aws import build_clients
+from chalice_app.aws import AwsClients, build_clients
 from chalice_app.blobs import S3BlobStore
 from chalice_app.event_store import DynamoEventStore
 from chalice_app.queues import SqsBrowserQueues
 from chalice_app.settings import Settings
-from pbfm_tooling.local_stack import LOCAL_CREDENTIALS
+from pbfm_tooling.local_stack import LOCAL_CREDENTIALS, patch_moto_as_the_embedded_aws
 from pbfm_tooling.memory_backends import ManualClock, MemoryBlobStore, MemoryBrowserQueues, MemoryEventStore
-from pbfm_tooling.moto_atomic import make_dynamodb_writes_atomic
 from pbfm_tooling.resources import create_resources
 from tests.contract.backend import Backend
 
 
 @pytest.fixture(scope="session")
-def moto_settings() -> Iterator[Settings]:
+def moto_aws() -> Iterator[tuple[Settings, AwsClients]]:
+    """A moto server in this process, its resources created, and one set of clients for every test."""
     from moto.server import ThreadedMotoServer
 
     os.environ.update(LOCAL_CREDENTIALS)
-    # The embedded AWS as the local stack runs it: DynamoDB's conditional writes atomic, as on AWS.
-    make_dynamodb_writes_atomic()
+    # The embedded AWS as the local stack runs it (DynamoDB's conditional writes atomic, as on AWS;
+    # a query reads its own partition).
+    patch_moto_as_the_embedded_aws()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -43,7 +44,7 @@ def moto_settings() -> Iterator[Settings]:
         clients = build_clients(settings)
         create_resources(clients.s3, clients.dynamodb, table_name=settings.table_name,
                          bucket_name=settings.bucket_name, region=settings.region, cors_origins=[])
-        yield settings
+        yield settings, clients
     finally:
         server.stop()
 
@@ -55,8 +56,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         return Backend("memory", clock, MemoryEventStore(clock), MemoryBlobStore("contract-bucket", clock),
                        lambda visibility: MemoryBrowserQueues(prefix, visibility, clock))
-    settings: Settings = request.getfixturevalue("moto_settings")
-    clients = build_clients(settings)
+    settings, clients = request.getfixturevalue("moto_aws")
     return Backend("moto", clock, DynamoEventStore(clients.dynamodb, settings.table_name, clock=clock),
                    S3BlobStore(clients.s3, settings.bucket_name),
                    lambda visibility: SqsBrowserQueues(clients.sqs, prefix, visibility))
