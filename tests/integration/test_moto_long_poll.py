@@ -18,6 +18,9 @@ import pytest
 from pbfm_tooling.moto_long_poll import make_sqs_long_polls_wait
 from tests.integration.moto_in_process import FAKE, moto_server
 
+# Seconds of waiting (that is what it tests): started early, it overlaps with busier modules.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def sqs() -> Iterator[Any]:
