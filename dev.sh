@@ -103,9 +103,10 @@ case "$command" in
     # without caches each process compiles them all again (~1.5 core-seconds per worker).
     unset PYTHONDONTWRITEBYTECODE
     # In parallel (PBFM_TEST_WORKERS=0 runs it in one process); modules stay whole and the slow ones
-    # start first (tests/conftest.py). One worker more than cores: many tests wait on timers and
-    # long polls, and the spare worker fills that time (2 cores: 153 s with 3 workers, 179 s with 2).
-    exec .venv/bin/python -m pytest -n "${PBFM_TEST_WORKERS:-$(( $(nproc) + 1 ))}" --dist loadfile \
+    # start first (tests/conftest.py). Two workers more than cores: many tests wait on timers, long
+    # polls and subprocesses, and the spare workers fill that time (2 cores: 105-106 s with 4
+    # workers, 109-118 s with 3; 5 gives nothing more).
+    exec .venv/bin/python -m pytest -n "${PBFM_TEST_WORKERS:-$(( $(nproc) + 2 ))}" --dist loadfile \
       --no-loadscope-reorder "$@" ;;
   bench)
     setup_python; setup_web; setup_chromium
