@@ -138,8 +138,7 @@ def run_figures(stack: LocalStack, *, sizes: Sizes, only: set[str],
         record("cost", cost.measure(stack, viewers=4, seconds=sizes.cost_active_s,
                                     idle_seconds=sizes.cost_idle_s))
     if "late_joiner" in only:
-        # Last: it seeds 11,000+ events, and moto's Query walks the whole table (every publish lists
-        # the session's clients with a Query), so it would slow every figure measured after it.
+        # Last: it seeds 11,000+ events into the table, and the local sweeper's scans walk all of it.
         _progress("late joiner")
         record("late_joiner", late_joiner.measure(
             stack, list(sizes.late_joiner_events), repeats=sizes.late_joiner_repeats))
