@@ -26,10 +26,12 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from pbfm_tooling.moto_closing import closing
 from pbfm_tooling.state_dir import Restored, StateDirectory
 
 # moto reads this once, when first imported: with it, the bucket's own CORS rules answer (as on AWS)
@@ -61,12 +63,16 @@ def patch_moto_as_the_embedded_aws() -> None:
     """What the embedded AWS changes in this process's moto (idempotent): AWS's guarantees where moto
     lacks them, and moto's per-request waste removed. The contract tests run moto the same way."""
     from pbfm_tooling.moto_atomic import make_dynamodb_writes_atomic
+    from pbfm_tooling.moto_closing import refuse_writes_while_closing
     from pbfm_tooling.moto_dispatch import list_moto_modules_once
     from pbfm_tooling.moto_long_poll import make_sqs_long_polls_wait
     from pbfm_tooling.moto_query import make_dynamodb_queries_read_one_partition
+    from pbfm_tooling.moto_results import make_dynamodb_results_plain_json
 
     make_dynamodb_writes_atomic()
+    refuse_writes_while_closing()
     make_dynamodb_queries_read_one_partition()
+    make_dynamodb_results_plain_json()
     make_sqs_long_polls_wait()
     list_moto_modules_once()
 
@@ -281,7 +287,9 @@ class LocalStack:
             ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}})
 
     def stop(self, *, forget_aws: bool = False) -> None:
-        # No request may change the state once it is being saved: the app goes first.
+        # The app takes no new connection from here, but requests under way may still write: from the
+        # save to the end, moto refuses this stack's writes (moto_closing), so each one is either in
+        # the saved state or refused, never answered and then lost.
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -290,27 +298,34 @@ class LocalStack:
         if self._sweeper is not None:
             self._sweeper.join(timeout=30)
             self._sweeper = None
-        if self._saver is not None:
-            self._saver.join(timeout=60)
-            self._saver = None
-            try:
-                self.save()
-            except Exception:
-                log.exception("saving the local state on stop failed")
-        if forget_aws and self._moto is not None:
-            self._forget_aws()
-        for name, value in self._environment_before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._environment_before = {}
-        if self._gateway is not None:
-            self._gateway.stop()
-            self._gateway = None
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
+        with self._closing():
+            if self._saver is not None:
+                self._saver.join(timeout=60)
+                self._saver = None
+                try:
+                    self.save()
+                except Exception:
+                    log.exception("saving the local state on stop failed")
+            if forget_aws and self._moto is not None:
+                self._forget_aws()
+            for name, value in self._environment_before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            self._environment_before = {}
+            if self._gateway is not None:
+                self._gateway.stop()
+                self._gateway = None
+            if self._moto is not None:
+                self._moto.stop()
+                self._moto = None
+
+    def _closing(self) -> AbstractContextManager[None]:
+        """Writes refused to this stack's table and bucket, when it has a state to save."""
+        if self._saver is None:
+            return nullcontext()
+        return closing(self.settings.table_name, self.settings.bucket_name)
 
     def __enter__(self) -> LocalStack:
         return self if self._server is not None else self.start()

@@ -16,7 +16,8 @@ from typing import Any
 
 # batch_write_item goes through put_item and delete_item.
 WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
-_lock = threading.RLock()
+# Held by each write (and by moto_closing around its check): writes happen one at a time.
+WRITE_LOCK = threading.RLock()
 _MARK = "_pbfm_atomic"
 
 
@@ -34,7 +35,7 @@ def make_dynamodb_writes_atomic() -> None:
 def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def write(*args: Any, **kwargs: Any) -> Any:
-        with _lock:
+        with WRITE_LOCK:
             return method(*args, **kwargs)
 
     setattr(write, _MARK, True)
