@@ -412,6 +412,13 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
         master_id = stack.service.store.require_session(session_id).master_client_id
         return next((p for p in people + joiners if p.client_id == master_id and not p.dead), master)
 
+    def is_back(person: Person) -> bool:
+        """Registered in the session's current incarnation, with its live queue: a publish keeps it."""
+        session = stack.service.store.require_session(session_id)
+        record = stack.service.store.get_client(session_id, person.client_id or "")
+        return record is not None and record.active and record.incarnation == session.incarnation \
+            and session.master_client_id == person.client_id and stack.service.queues.exists(record.live_queue_url)
+
     def join_one() -> None:
         person = Person(f"joiner{len(joiners)}", pages, session_id, plan)
         person.join()
@@ -420,6 +427,14 @@ def _run(stack: LocalStack, pages: PageRunner, plan: ChaosPlan, progress: Callab
 
     def kill_master() -> None:
         nonlocal master, victim
+        # After a restart the master may not have joined again yet. Its queue is gone, so the next
+        # publish removes it (a browser whose queue vanished is gone: SessionService.publish) and the
+        # sweep replaces it at once, as it does a master that left. Killing it then would test the
+        # failover of a silent master not at all: wait until the master is back.
+        deadline = time.monotonic() + 90
+        while not is_back(current_master()):
+            assert time.monotonic() < deadline, "no master came back after the restart"
+            time.sleep(0.1)
         master = current_master()
         if victim is master:
             victim = next(p for p in reversed(people) if p is not master)

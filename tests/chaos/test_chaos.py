@@ -1,4 +1,4 @@
-"""Chaos, small: 150 events streamed while browsers join, reload, lose polls, the master dies, a
+"""Chaos, small: 100 events streamed while browsers join, reload, lose polls, the master dies, a
 queue is deleted and the whole stack restarts; every browser sends a foreign cookie before ours, and
 the session id first lives an incarnation that expires and is created again. Nothing may be lost,
 applied twice or out of order; all end in the same state.
@@ -31,7 +31,7 @@ def test_coverage_counts_lost_duplicated_and_out_of_order() -> None:
 
 def test_nothing_is_lost_duplicated_or_reordered_under_chaos(stack: LocalStack) -> None:
     assert stack.state is not None  # the run restarts it
-    result = run_chaos(stack, ChaosPlan(events=150, rate=50.0, cuts=3))
+    result = run_chaos(stack, ChaosPlan(events=100, rate=50.0, cuts=3))
     print("chaos:", {k: result[k] for k in ("events_published", "rate_achieved", "final_seq", "lost", "duplicated",
                                            "out_of_order", "identical_state", "equals_replay", "failover")})
     print("\n".join(result["timeline"]))
