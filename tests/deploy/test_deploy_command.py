@@ -33,7 +33,15 @@ RUNTIME_FILES = {
 }
 
 
-def copy_project(target: Path) -> Path:
+@pytest.fixture(scope="module")
+def deployments(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Chalice keeps the Lambda's dependencies (pip's download) in .chalice/deployments/, under a hash
+    of requirements.txt and the code: as in a checkout that deploys again, this module's copies share
+    one, so only the first packaging downloads them."""
+    return tmp_path_factory.mktemp("chalice-deployments")
+
+
+def copy_project(target: Path, deployments: Path) -> Path:
     """The files a deploy reads, outside the checkout, so nothing the test writes lands in it."""
     root = deploy.ROOT
     target.mkdir()
@@ -48,6 +56,7 @@ def copy_project(target: Path) -> Path:
     (target / ".chalice").mkdir()
     for path in (root / ".chalice").glob("*.json"):
         shutil.copy2(path, target / ".chalice" / path.name)
+    (target / ".chalice" / "deployments").symlink_to(deployments)
     return target
 
 
@@ -83,10 +92,11 @@ def anonymous_get(endpoint: str, bucket: str, key: str, origin: str) -> tuple[in
 
 
 @pytest.mark.usefixtures("fake_aws_env")
-def test_deploy_on_moto(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deploy_on_moto(moto_endpoint: str, tmp_path: Path, deployments: Path,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
     # botocore sends every client here (boto3 and Chalice alike); no request can reach AWS.
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    project = copy_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project", deployments)
     runtime = fake_runtime(tmp_path / "runtime")
     fake = FakeChaliceDeploy()
     run = {
@@ -162,10 +172,10 @@ class DeployedAt(FakeChaliceDeploy):
 
 @pytest.mark.usefixtures("fake_aws_env")
 def test_test_flag_smoke_tests_the_deployed_url(moto_endpoint: str, stack: LocalStack, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch,
+                                                deployments: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    run = {"dry_run": False, "test": True, "project_dir": copy_project(tmp_path / "project"),
+    run = {"dry_run": False, "test": True, "project_dir": copy_project(tmp_path / "project", deployments),
            "runtime_dir": fake_runtime(tmp_path / "runtime"), "environ": {}}
     assert deploy._deploy("dev", tmp_path / "out", deployer=DeployedAt(stack.base_url + "/"), **run) == 0
     printed = capsys.readouterr().out
@@ -176,8 +186,8 @@ def test_test_flag_smoke_tests_the_deployed_url(moto_endpoint: str, stack: Local
         deploy._deploy("dev", tmp_path / "out", deployer=DeployedAt("http://127.0.0.1:9/api/"), **run)
 
 
-def test_dry_run_needs_no_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    project = copy_project(tmp_path / "project")
+def test_dry_run_needs_no_aws(tmp_path: Path, deployments: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = copy_project(tmp_path / "project", deployments)
 
     def no_deploy(*_: object) -> dict[str, Any]:
         raise AssertionError("--dry-run must not deploy")
