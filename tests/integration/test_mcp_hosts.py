@@ -230,6 +230,10 @@ def test_inspector_2_drives_a_page_and_reads_it_back(stack: LocalStack, session_
     price = call("webpage_update_hash_price_display", {"session_id": session_id})
     state = call("webpage_get_page_state", {"session_id": session_id})
     check_state(stack, session_id, state["structuredContent"], price["structuredContent"]["price"]["display_price"])
+    if era == "legacy":
+        # What follows does not depend on the era, and the 2025-11-25 protocol's errors, resources and
+        # prompts are the TypeScript SDK's and mcp-remote's tests too (each Inspector run is a Node).
+        return
     wrong = call("webpage_get_page_state", {"session_id": 7}, exit_code=5)  # 5: the tool answered isError
     assert wrong["isError"] is True and "- session_id: Input should be a valid string" in wrong["content"][0]["text"]
     read = inspector_2(tmp_path, stack.mcp_url, era, "--method", "resources/read", "--uri",
