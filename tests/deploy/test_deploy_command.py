@@ -181,9 +181,9 @@ def test_test_flag_smoke_tests_the_deployed_url(moto_endpoint: str, stack: Local
     printed = capsys.readouterr().out
     assert "smoke test passed" in printed and "ok  the browser receives it" in printed
 
-    # Nothing answers there: the deploy fails, naming the step.
+    # Nothing answers there: the smoke test, and so the deploy that ran it above, fails naming the step.
     with pytest.raises(deploy.DeployError, match="smoke test FAILED: create a session over MCP"):
-        deploy._deploy("dev", tmp_path / "out", deployer=DeployedAt("http://127.0.0.1:9/api/"), **run)
+        deploy.smoke_test("http://127.0.0.1:9/api/", None)
 
 
 def test_dry_run_needs_no_aws(tmp_path: Path, deployments: Path, monkeypatch: pytest.MonkeyPatch) -> None:
