@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from chalice_app.aws import build_clients
+from chalice_app.aws import AwsClients, build_clients
 from chalice_app.blobs import S3BlobStore
 from chalice_app.event_store import DynamoEventStore
 from chalice_app.queues import SqsBrowserQueues
@@ -19,9 +19,10 @@ from chalice_app.sessions import SessionService
 from chalice_app.settings import Settings
 
 
-def build_service(settings: Settings) -> SessionService:
-    """The session service on AWS (or moto's server: the endpoint comes from the settings)."""
-    clients = build_clients(settings)
+def build_service(settings: Settings, clients: AwsClients | None = None) -> SessionService:
+    """The session service on AWS (or moto's server: the endpoint comes from the settings), over
+    ``clients`` when the caller has built them for these settings already."""
+    clients = clients or build_clients(settings)
     return SessionService(
         settings,
         DynamoEventStore(clients.dynamodb, settings.table_name),

@@ -169,10 +169,10 @@ class LocalStack:
         from pbfm_tooling.resources import create_resources
 
         self.settings = Settings.from_env(env)
-        self.service = build_service(self.settings)
-        # Built once per start: a boto3 client loads its service model from JSON (about a second of
-        # the interpreter for these three), which a save every 30 s would otherwise pay each time.
+        # Built once per start, for the service and the stack's own saves alike: a boto3 client loads
+        # its service model from JSON (about a second of the interpreter for these three).
         self._clients = clients = build_clients(self.settings)
+        self.service = build_service(self.settings, clients)
         # The chat view's sandbox reads snapshots and documents by presigned URL too.
         origins = _with_origins_already_allowed(clients.s3, self.settings.bucket_name,
                                                 [*origins, *self.settings.view_origins])
