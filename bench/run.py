@@ -96,7 +96,7 @@ FULL = Sizes("full", 100, 10, 5, 200, 100, (1, 10, 50, 200), 10, 40, 600.0, 60.0
 # A few minutes: the figures are rough, the targets still judged.
 QUICK = Sizes("quick", 20, 3, 4, 40, 20, (1, 10), 3, 10, 8.0, 5.0, (100, 1000), 2)
 # The test suite's run: every figure's code and invariants end to end, at sizes too small to read.
-SMOKE = Sizes("smoke", 10, 2, 3, 40, 5, (1, 4), 2, 5, 3.0, 2.0, (50, 200), 1)
+SMOKE = Sizes("smoke", 10, 2, 3, 10, 5, (1, 4), 2, 5, 3.0, 2.0, (50, 200), 1)
 
 
 def run_figures(stack: LocalStack, *, sizes: Sizes, only: set[str],
