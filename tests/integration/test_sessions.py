@@ -100,7 +100,7 @@ def test_price_update_reaches_every_browser_by_s3_reference(
     assert "access-control-allow-origin" not in preflight.headers
 
 
-WRITERS, PER_WRITER = 8, 12
+WRITERS, PER_WRITER = 8, 6
 
 
 def test_eight_concurrent_writers_get_distinct_gapless_sequences(stack: LocalStack, session_id: str) -> None:
