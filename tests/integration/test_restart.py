@@ -1,5 +1,8 @@
 """A restart of the local stack with a state directory loses nothing, and an open page recovers alone.
 
+The same ports (the page's URL stays right), the session and its log, the cookie's participant and
+its incarnation all survive the restart (``serve --state-dir``'s promise).
+
 Two real ``pbfm-webpage serve`` processes one after the other (stopped with Ctrl-C, as a user does;
 separate processes, since moto servers in one process share their state) on the same ports and
 state directory. Between them the page's own loop (``SessionManager.run``, the code the browser
@@ -77,8 +80,11 @@ def test_an_open_page_recovers_by_itself_after_a_restart(tmp_path: Path, environ
             began = time.monotonic()
             process, again = await asyncio.to_thread(
                 lambda: start("serve", "--price-source", "simulated", state_dir=state, port=port))
-            assert again == base_url
+            assert again == base_url  # the same ports: open pages' URLs stay right
             restarted_s = time.monotonic() - began
+            # The session and its log came back from the state directory.
+            kept = await asyncio.to_thread(lambda: rest_call(base_url, "webpage_create_session", session_id=sid))
+            assert kept["created"] is False and kept["last_seq"] >= before
             after = await asyncio.to_thread(
                 lambda: mcp_call(base_url, "webpage_update_hash_price_display", session_id=sid))
             await until(lambda: page.state.last_seq >= after["seq"] and page.view.connection == "live", 60,
