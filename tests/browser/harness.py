@@ -140,12 +140,18 @@ def shown(page: Page) -> Shown:
     )
 
 
+# How often a wait re-reads the page: playwright's default re-runs the check on every animation
+# frame, which keeps each waiting page rendering at 60 Hz.
+POLL_MS = 50
+
+
 def wait_for_seq(page: Page, seq: int, timeout_ms: int = BOOT_TIMEOUT_MS) -> None:
     """Wait until the page has applied everything up to ``seq`` (and shows it)."""
     page.wait_for_function(
         "seq => Number(document.getElementById('app').dataset.lastSeq || 0) >= seq",
         arg=seq,
         timeout=timeout_ms,
+        polling=POLL_MS,
     )
 
 
@@ -158,4 +164,5 @@ def wait_for_role(page: Page, role: str, timeout_ms: int = BOOT_TIMEOUT_MS) -> N
         "role => document.querySelector('[data-testid=\"role\"]')?.textContent === role",
         arg=role,
         timeout=timeout_ms,
+        polling=POLL_MS,
     )

@@ -21,7 +21,15 @@ from playwright.sync_api import Frame, Page, Request, Response
 from chalice_app import view_tokens
 from pbfm_tooling.local_stack import LocalStack
 from tests.browser.app_host.server import AppHost
-from tests.browser.harness import BOOT_TIMEOUT_MS, Browsers, shown, wait_for_live, wait_for_python, wait_for_seq
+from tests.browser.harness import (
+    BOOT_TIMEOUT_MS,
+    POLL_MS,
+    Browsers,
+    shown,
+    wait_for_live,
+    wait_for_python,
+    wait_for_seq,
+)
 from tests.conftest import TEST_OVERRIDES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -202,7 +210,7 @@ def test_the_view_in_a_chat_shows_what_every_browser_shows(browsers: Browsers, h
         update = host_call(page, "webpage_update_hash_price_display", {"session_id": session_id})
         seq = int(update["seq"])
         frame.wait_for_function("seq => Number(document.getElementById('app').dataset.lastSeq) >= seq", arg=seq,
-                                timeout=20_000)
+                                timeout=20_000, polling=POLL_MS)
         latencies["view"].append(time.monotonic() - sent)
         wait_for_seq(first, seq, timeout_ms=20_000)
         latencies["page"].append(time.monotonic() - sent)
@@ -224,7 +232,8 @@ def test_the_view_in_a_chat_shows_what_every_browser_shows(browsers: Browsers, h
     assert any(size["height"] > 150 for size in page.evaluate("window.pbfmHost.sizes()"))
     assert frame.get_attribute("#view-link", "href") == stack.page_url(session_id)
     frame.click("#view-link")
-    page.wait_for_function("url => window.pbfmHost.links().includes(url)", arg=stack.page_url(session_id))
+    page.wait_for_function("url => window.pbfmHost.links().includes(url)", arg=stack.page_url(session_id),
+                           polling=POLL_MS)
 
     # Its requests stayed inside the declared domains, and reached SQS directly (no server polls).
     declared = set(csp["resourceDomains"]) | set(csp["connectDomains"])
@@ -247,7 +256,7 @@ def test_the_view_in_a_chat_shows_what_every_browser_shows(browsers: Browsers, h
     # Only the AI's explicit transfer makes the view master.
     host_call(page, "webpage_transfer_control_to_observer", {"session_id": session_id, "client_id": seen["clientId"]})
     frame.wait_for_function("() => document.querySelector('[data-testid=\"role\"]')?.textContent === 'master'",
-                            timeout=20_000)
+                            timeout=20_000, polling=POLL_MS)
     assert page.evaluate("window.pbfmHost.appCalls()") == []
 
     # Last, since it adds a participant: a token taken from the view opens no other session.
