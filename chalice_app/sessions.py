@@ -464,13 +464,23 @@ class SessionService:
             return False
         if not self.store.claim_roster(session_id, session.roster_announced_at, now):
             return False
-        live = self.live_participants(session)
+        clients = self._clients(session)
+        live = self._listed(session, clients, now)
         delivery = self.publish(session_id, MessageType.PARTICIPANTS, payload={
             "master_client_id": session.master_client_id,
             "participants": [{"client_id": p.client_id, "role": p.role, "joined_at": p.joined_at,
                               **({"in_chat": True} if p.in_chat else {})} for p in live],
         })
         self.store.mark_roster_announced(session_id, session.roster_version, delivery.seq)
+        # The list left out the silent browsers no sweep had marked away yet: mark them now, so the
+        # next beat of one (which finds it away) lists it again. One that beat since this list was
+        # read is not marked: the next list must have it.
+        listed = {p.client_id for p in live}
+        silent_since = now - self.settings.heartbeat_timeout_s
+        marked = [self.store.mark_client_away(session_id, c.client_id, silent_since)
+                  for c in clients if not c.away and c.client_id not in listed]
+        if not all(marked):
+            self.store.bump_roster(session_id)
         return True
 
     def _announce_interval(self, session: SessionRecord) -> float:
@@ -484,12 +494,14 @@ class SessionService:
 
     def live_participants(self, session: SessionRecord) -> list[Participant]:
         """Browsers heartbeating within the timeout (the longest-connected first); silent ones are away."""
-        now = self._clock()
+        return self._listed(session, self._clients(session), self._clock())
+
+    def _listed(self, session: SessionRecord, clients: Sequence[ClientRecord], now: float) -> list[Participant]:
         master = session.master_client_id
         return [
             Participant(c.client_id, Role.of(c.client_id, master), c.joined_at, round(now - c.last_heartbeat, 3),
                         c.in_chat)
-            for c in self._clients(session)
+            for c in clients
             if not c.away and now - c.last_heartbeat <= self.settings.heartbeat_timeout_s
         ]
 

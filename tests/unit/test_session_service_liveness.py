@@ -199,3 +199,49 @@ def test_a_master_that_left_is_replaced_by_the_next_sweep_whatever_its_last_beat
     clock.advance(1)
     service.sweep(SID)
     assert service.store.require_session(SID).master_client_id == observer
+
+
+
+def test_a_browser_left_out_of_a_list_while_silent_is_listed_again_when_it_beats(
+        service: SessionService, clock: ManualClock) -> None:
+    """A list announced while a browser is silent (its page busy, say) leaves it out, before any sweep
+    has marked it away. Its next heartbeat must bring it back into the list the others see."""
+    first = join(service, clock).client
+    busy = join(service, clock).client
+    heartbeat_for(service, clock, SETTINGS.heartbeat_timeout_s + 5, first.client_id)  # busy says nothing
+    later = join(service, clock).client
+    heartbeat_for(service, clock, SETTINGS.heartbeat_interval_s, first.client_id, later.client_id)
+    assert listed(service, first.client_id) == [first.client_id, later.client_id]
+
+    # Back, it beats; a list announced after that has it again.
+    heartbeat_for(service, clock, 2 * SETTINGS.heartbeat_interval_s, first.client_id, busy.client_id,
+                  later.client_id)
+    assert listed(service, first.client_id) == [first.client_id, busy.client_id, later.client_id]
+
+
+def test_a_browser_that_beats_while_it_is_left_out_is_in_the_next_list(
+        service: SessionService, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = join(service, clock).client
+    busy = join(service, clock).client
+    heartbeat_for(service, clock, SETTINGS.heartbeat_timeout_s + 5, first.client_id)
+    mark_away = service.store.mark_client_away
+
+    def beat_first(session_id: str, client_id: str, silent_since: float) -> bool:
+        # Its beat lands after the list was read and before it could be marked away.
+        service.store.touch_client(session_id, client_id)
+        return mark_away(session_id, client_id, silent_since)
+
+    monkeypatch.setattr(service.store, "mark_client_away", beat_first)
+    later = join(service, clock).client
+    heartbeat_for(service, clock, SETTINGS.heartbeat_interval_s, first.client_id, later.client_id)
+    assert listed(service, first.client_id) == [first.client_id, later.client_id]
+    monkeypatch.undo()
+    heartbeat_for(service, clock, SETTINGS.heartbeat_interval_s, first.client_id, busy.client_id, later.client_id)
+    assert listed(service, first.client_id) == [first.client_id, busy.client_id, later.client_id]
+
+
+def listed(service: SessionService, client_id: str) -> list[str]:
+    """The browsers in the last participant list ``client_id``'s page received since it last looked."""
+    lists = [e for e in live_events(service, client_id) if e.type is MessageType.PARTICIPANTS]
+    assert lists and lists[-1].payload is not None, "no participant list was announced since"
+    return [p["client_id"] for p in lists[-1].payload["participants"]]
