@@ -4,8 +4,9 @@ The app answers each request in a thread of its own, and a stop cannot wait for 
 server-side long poll lasts up to 20 s. A write that lands after the stop's save is answered as
 done and yet is missing from the saved state: after a restart a published event is gone and its
 sequence number goes to another event. So from the save to the end of the stop, moto refuses the
-writes that would change what was saved, with a 503 (the app answers 502 and the client tries
-again once the stack is back): a write is either in the save or refused, never answered and lost.
+writes that would change what was saved, with a 503 (the app answers 502: a page tries again once
+the stack is back, the assistant gets an error result): a write is either in the save or refused,
+never answered and lost.
 
 Writes under way when the stop begins finish first: every DynamoDB write holds the lock of
 ``moto_atomic`` (these wrappers take it too, around the check and the write), and the bucket's

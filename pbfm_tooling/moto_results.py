@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore import xform_name
+
 _MARK = "_pbfm_plain_json"
 _CONTENT_TYPE = "application/x-amz-json-{version}"
 
@@ -67,8 +69,6 @@ def _content_type(operation: Any) -> str:
 
 def _alias_shadows(key: str, shape: Any, members: Any, value: dict[str, Any]) -> bool:
     """moto looks a list or structure member up by its shape's name before its own key."""
-    from botocore import xform_name
-
     if shape.type_name not in ("list", "structure") or shape.name == key or shape.name in members:
         return False
     return shape.name in value or xform_name(shape.name) in value
