@@ -21,18 +21,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pbfm_tooling.moto_closing import closing
 from pbfm_tooling.state_dir import Restored, StateDirectory
+
+T = TypeVar("T")
 
 # moto reads this once, when first imported: with it, the bucket's own CORS rules answer (as on AWS)
 # instead of moto's allow-everything default. Set here so importing this module is enough.
@@ -111,7 +112,6 @@ class LocalStack:
         self._stopping.clear()
         os.environ.update(LOCAL_CREDENTIALS)
         from moto import settings as moto_settings
-        from moto.server import ThreadedMotoServer
 
         if not moto_settings.DISABLE_GLOBAL_CORS:
             raise RuntimeError("moto was imported before MOTO_DISABLE_GLOBAL_CORS=true was set: import "
@@ -123,9 +123,10 @@ class LocalStack:
 
         patch_moto_as_the_embedded_aws()
         moto_port, gateway_port = self._pinned_ports()
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-        # moto binds in its own thread and would wait forever on a taken port: try it here first.
-        _start_on(lambda: _probe("127.0.0.1", moto_port), "moto (the embedded AWS)", moto_port)
+        from pbfm_tooling.moto_server import EmbeddedAwsServer
+
+        self._moto = _start_on(lambda: EmbeddedAwsServer("127.0.0.1", moto_port), "moto (the embedded AWS)",
+                               moto_port)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
         self.moto_url = f"http://{moto_host}:{moto_port}"
@@ -370,16 +371,9 @@ def _with_origins_already_allowed(s3: Any, bucket_name: str, origins: list[str])
     return list(dict.fromkeys([*origins, *allowed]))
 
 
-def _probe(host: str, port: int) -> None:
-    if port:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
-
-
-def _start_on(start: Any, what: str, port: int) -> None:
+def _start_on(start: Callable[[], T], what: str, port: int) -> T:
     try:
-        start()
+        return start()
     except OSError as exc:
         if port == 0:
             raise

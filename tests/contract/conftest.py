@@ -29,13 +29,13 @@ from tests.contract.backend import Backend
 @pytest.fixture(scope="session")
 def moto_aws() -> Iterator[tuple[Settings, AwsClients]]:
     """A moto server in this process, its resources created, and one set of clients for every test."""
-    from moto.server import ThreadedMotoServer
+    from pbfm_tooling.moto_server import EmbeddedAwsServer
 
     os.environ.update(LOCAL_CREDENTIALS)
     # The embedded AWS as the local stack runs it (DynamoDB's conditional writes atomic, as on AWS;
     # a query reads its own partition).
     patch_moto_as_the_embedded_aws()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = EmbeddedAwsServer("127.0.0.1", 0)
     server.start()
     try:
         host, port = server.get_host_and_port()

@@ -19,8 +19,8 @@ import pytest
 _SERVER = """
 import os, sys
 os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+from pbfm_tooling.moto_server import EmbeddedAwsServer
+server = EmbeddedAwsServer("127.0.0.1", 0)
 server.start()
 print("PORT", server.get_host_and_port()[1], flush=True)
 sys.stdin.read()  # until the test process closes our stdin

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from moto.server import ThreadedMotoServer
+from pbfm_tooling.moto_server import EmbeddedAwsServer
 
 FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-west-1"}
 
@@ -13,7 +13,7 @@ FAKE = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "reg
 @contextmanager
 def moto_server() -> Iterator[str]:
     """The endpoint of a moto server running in this process while the block runs."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = EmbeddedAwsServer("127.0.0.1", 0)
     server.start()
     host, port = server.get_host_and_port()
     try:

@@ -31,7 +31,7 @@ from chalice_app.presign import presign_receive_message
 from pbfm_tooling.local_stack import LOCAL_CREDENTIALS  # also sets MOTO_DISABLE_GLOBAL_CORS before moto loads
 from web_py.sqs_xml import SqsResponseError, parse_error, parse_receive_response
 
-from moto.server import ThreadedMotoServer  # isort: skip  (must come after local_stack)
+from pbfm_tooling.moto_server import EmbeddedAwsServer  # isort: skip  (must come after local_stack)
 from pbfm_tooling.aws_gateway import AwsGateway  # isort: skip
 
 NS = {"sqs": "http://queue.amazonaws.com/doc/2012-11-05/"}
@@ -82,7 +82,7 @@ class Aws:
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[Aws]:
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto = EmbeddedAwsServer("127.0.0.1", 0)
     moto.start()
     host, port = moto.get_host_and_port()
     moto_url = f"http://{host}:{port}"

@@ -16,9 +16,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from pbfm_tooling import resources
+from pbfm_tooling.moto_server import EmbeddedAwsServer
 from pbfm_tooling.state_dir import StateDirectory
 
 REGION = "us-west-1"
@@ -36,7 +36,7 @@ class Aws:
 @pytest.fixture
 def fresh_aws() -> Iterator[Callable[[], Aws]]:
     """Makes new, empty resources on demand (a new embedded AWS, as after a restart)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = EmbeddedAwsServer("127.0.0.1", 0)
     server.start()
     host, port = server.get_host_and_port()
     s3 = boto3.client("s3", endpoint_url=f"http://{host}:{port}", **FAKE)
