@@ -1,12 +1,10 @@
-"""The real app's /mcp with real clients: the mcp Python SDK and the MCP Inspector CLI."""
+"""The real app's /mcp with the mcp Python SDK (the other hosts, the Inspector CLI among them, are
+tests/integration/test_mcp_hosts.py's)."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import anyio
 import httpx
@@ -16,9 +14,6 @@ from mcp import Client
 from pbfm_tooling.ai_driver import ToolFailed, call_tool, call_tools
 from pbfm_tooling.local_stack import LocalStack
 from tests.functional.test_api_contract import PRODUCT_MCP_TOOLS
-
-# By path: the Inspector 2.x package (aliased) also installs a ".bin/mcp-inspector".
-INSPECTOR = Path(__file__).resolve().parents[2] / "node_modules/@modelcontextprotocol/inspector/cli/build/cli.js"
 
 
 def test_sdk_client_lists_the_product_tools_and_drives_a_session(stack: LocalStack, session_id: str) -> None:
@@ -74,20 +69,3 @@ def test_mcp_route_requires_the_token_when_configured(stack: LocalStack, token: 
     assert wrong.status_code == 401
     created = call_tool(stack.mcp_url, "webpage_create_session", {"session_id": "with-token"}, token)
     assert created["session_id"] == "with-token"
-
-
-def test_inspector_cli_lists_and_calls_tools(stack: LocalStack, session_id: str) -> None:
-    assert INSPECTOR.exists(), "npm ci installs the MCP Inspector CLI"
-
-    def inspector(*args: str) -> dict:
-        done = subprocess.run([str(INSPECTOR), "--cli", stack.mcp_url, "--transport", "http", *args],
-                              capture_output=True, text=True, timeout=90, check=False)
-        assert done.returncode == 0, done.stderr + done.stdout
-        return json.loads(done.stdout)
-
-    listed = {tool["name"] for tool in inspector("--method", "tools/list")["tools"]}
-    assert listed >= PRODUCT_MCP_TOOLS
-    called = inspector("--method", "tools/call", "--tool-name", "webpage_create_session",
-                       "--tool-arg", f"session_id={session_id}")
-    assert called["structuredContent"]["session_id"] == session_id
-    assert stack.service.store.get_session(session_id) is not None
