@@ -13,7 +13,7 @@ the connection starts where it should:
 - the request body is read whole, by its ``Content-Length`` (or to its last chunk), before moto
   sees it, whether or not moto reads it;
 - moto's answer is collected and sent with its own ``Content-Length``;
-- anything that leaves the framing in doubt (a malformed length, an error in moto) closes the
+- anything that leaves the framing in doubt (a malformed length or chunk, an error in moto) closes the
   connection, as werkzeug always did.
 
 ``stop`` also ends the connections that are still open, idle or not: no thread of a stopped stack
@@ -72,7 +72,7 @@ class _KeepAliveHandler(MotoRequestHandler):
         body = self._read_body(environ)
         if body is None:
             self.close_connection = True
-            self._send(400, "Bad Request", [("Content-Type", "text/plain")], b"invalid Content-Length\n")
+            self._send(400, "Bad Request", [("Content-Type", "text/plain")], b"malformed request body\n")
             return
         # The rest of the environ stays werkzeug's (a chunked body still reads as one to its end).
         environ["wsgi.input"] = io.BytesIO(body)
@@ -96,7 +96,10 @@ class _KeepAliveHandler(MotoRequestHandler):
 
     def _read_body(self, environ: dict[str, Any]) -> bytes | None:
         if environ.get("wsgi.input_terminated"):
-            return bytes(environ["wsgi.input"].read())
+            try:
+                return bytes(environ["wsgi.input"].read())
+            except OSError:  # werkzeug's de-chunking: a malformed chunk header, or the client gone
+                return None
         length = self.headers.get("Content-Length")
         if length is None:
             return b""

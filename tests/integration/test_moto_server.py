@@ -135,6 +135,16 @@ def test_a_malformed_length_is_a_400_and_ends_the_connection(server: EmbeddedAws
     assert b"Connection: close" in answer
 
 
+def test_a_malformed_chunk_is_a_400_and_ends_the_connection(server: EmbeddedAwsServer) -> None:
+    host, port = server.get_host_and_port()
+    with socket.create_connection((host, port), timeout=10) as raw:
+        raw.sendall(f"PUT /{BUCKET}/bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "zz\r\nhello\r\n0\r\n\r\n".encode())
+        answer = _read_until_closed(raw)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"Connection: close" in answer
+
+
 def test_an_app_that_fails_gets_a_500_that_ends_the_connection() -> None:
     def failing(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         raise RuntimeError("moto broke")
