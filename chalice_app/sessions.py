@@ -272,6 +272,11 @@ class SessionService:
                 self._announce_master(session_id, candidate, None, "first_join")
                 return candidate
             return self.store.require_session(session_id).master_client_id
+        if current == candidate:
+            # The master joining again (after a restart, or with its queues lost) shows it alive: its
+            # join counts as its heartbeat, so the next observer beat does not find it silent.
+            self.store.touch_master(session_id, candidate, self._clock())
+            return current
         if self._master_is_silent(session, self._clock()):
             return self._fail_over(session, current)
         return current

@@ -93,6 +93,25 @@ def test_a_master_that_keeps_heartbeating_keeps_its_role(service: SessionService
     assert service.heartbeat(SID, observer)[0] is Role.OBSERVER
 
 
+@pytest.mark.parametrize("queues_lost", [False, True])
+def test_a_master_that_joins_again_after_a_silence_keeps_its_role(
+        service: SessionService, clock: ManualClock, queues_lost: bool) -> None:
+    # As after a restart of the local server: nobody could beat, then the master's page joins again
+    # (with its queues, or without them: the restart deleted them) before its next heartbeat.
+    master, observer = (join(service, clock).client.client_id for _ in range(2))
+    clock.advance(SETTINGS.heartbeat_timeout_s + 5)
+    if queues_lost:
+        record = service.store.get_client(SID, master)
+        assert record is not None
+        service.queues.delete_queue(record.live_queue_url)
+        service.queues.delete_queue(record.history_queue_url)
+    rejoined = service.join(SID, master)
+    assert rejoined.role is Role.MASTER
+    # Its join showed it alive: an observer's beat right after does not take the role.
+    assert service.heartbeat(SID, observer)[0] is Role.OBSERVER
+    assert service.store.require_session(SID).master_client_id == master
+
+
 def test_stale_browsers_are_removed_with_their_queues(service: SessionService, clock: ManualClock) -> None:
     alive = join(service, clock).client
     silent = join(service, clock).client
