@@ -13,7 +13,7 @@ the connection starts where it should:
 - the request body is read whole, by its ``Content-Length`` (or to its last chunk), before moto
   sees it, whether or not moto reads it;
 - moto's answer is collected and sent with its own ``Content-Length``;
-- anything that leaves the framing in doubt (a malformed length or chunk, an error in moto) closes the
+- anything that leaves the framing in doubt (a malformed length or chunk, a body cut short, an error in moto) closes the
   connection, as werkzeug always did.
 
 ``stop`` also ends the connections that are still open, idle or not: no thread of a stopped stack
@@ -109,7 +109,9 @@ class _KeepAliveHandler(MotoRequestHandler):
             return None
         if size < 0:
             return None
-        return self.rfile.read(size) if size else b""
+        body = self.rfile.read(size) if size else b""
+        # Shorter than announced: the client stopped sending; moto must not act on part of a request.
+        return body if len(body) == size else None
 
     def _send(self, code: int, reason: str, headers: list[tuple[str, str]], data: bytes) -> None:
         self.send_response(code, reason)

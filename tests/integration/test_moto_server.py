@@ -135,6 +135,28 @@ def test_a_malformed_length_is_a_400_and_ends_the_connection(server: EmbeddedAws
     assert b"Connection: close" in answer
 
 
+def test_a_body_cut_short_is_refused_not_acted_on() -> None:
+    calls: list[str] = []
+
+    def recording(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        calls.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    server = EmbeddedAwsServer("127.0.0.1", 0, app=recording)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        with socket.create_connection((host, port), timeout=10) as raw:
+            raw.sendall(b"PUT /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part")
+            raw.shutdown(socket.SHUT_WR)
+            answer = _read_until_closed(raw)
+        assert answer.startswith(b"HTTP/1.1 400 "), answer
+        assert calls == []  # the app never saw part of a request
+    finally:
+        server.stop()
+
+
 def test_a_malformed_chunk_is_a_400_and_ends_the_connection(server: EmbeddedAwsServer) -> None:
     host, port = server.get_host_and_port()
     with socket.create_connection((host, port), timeout=10) as raw:
