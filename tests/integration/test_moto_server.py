@@ -58,7 +58,7 @@ def _get_object(connection: http.client.HTTPConnection) -> tuple[int, bytes]:
 
 
 def test_one_client_s_calls_share_one_connection(server: EmbeddedAwsServer) -> None:
-    # A thread of its own: other tests' connections are not counted in.
+    # Counted from here: the fixture's own client keeps a connection of its own.
     sqs = boto3.client("sqs", endpoint_url=_url(server), **FAKE)
     before = server.open_connections
     queue = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:8]}")["QueueUrl"]
@@ -127,10 +127,7 @@ def test_a_chunked_upload_is_read_to_its_last_chunk(server: EmbeddedAwsServer) -
 
 
 def test_a_malformed_length_is_a_400_and_ends_the_connection(server: EmbeddedAwsServer) -> None:
-    host, port = server.get_host_and_port()
-    with socket.create_connection((host, port), timeout=10) as raw:
-        raw.sendall(f"PUT /{BUCKET}/bad HTTP/1.1\r\nHost: x\r\nContent-Length: twelve\r\n\r\nhello".encode())
-        answer = _read_until_closed(raw)
+    answer = _exchange(server, f"PUT /{BUCKET}/bad HTTP/1.1\r\nHost: x\r\nContent-Length: twelve\r\n\r\nhello")
     assert answer.startswith(b"HTTP/1.1 400 "), answer
     assert b"Connection: close" in answer
 
@@ -146,11 +143,8 @@ def test_a_body_cut_short_is_refused_not_acted_on() -> None:
     server = EmbeddedAwsServer("127.0.0.1", 0, app=recording)
     server.start()
     try:
-        host, port = server.get_host_and_port()
-        with socket.create_connection((host, port), timeout=10) as raw:
-            raw.sendall(b"PUT /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part")
-            raw.shutdown(socket.SHUT_WR)
-            answer = _read_until_closed(raw)
+        answer = _exchange(server, "PUT /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part",
+                           stop_sending=True)
         assert answer.startswith(b"HTTP/1.1 400 "), answer
         assert calls == []  # the app never saw part of a request
     finally:
@@ -158,11 +152,8 @@ def test_a_body_cut_short_is_refused_not_acted_on() -> None:
 
 
 def test_a_malformed_chunk_is_a_400_and_ends_the_connection(server: EmbeddedAwsServer) -> None:
-    host, port = server.get_host_and_port()
-    with socket.create_connection((host, port), timeout=10) as raw:
-        raw.sendall(f"PUT /{BUCKET}/bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    "zz\r\nhello\r\n0\r\n\r\n".encode())
-        answer = _read_until_closed(raw)
+    answer = _exchange(server, f"PUT /{BUCKET}/bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "zz\r\nhello\r\n0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 400 "), answer
     assert b"Connection: close" in answer
 
@@ -174,10 +165,7 @@ def test_an_app_that_fails_gets_a_500_that_ends_the_connection() -> None:
     server = EmbeddedAwsServer("127.0.0.1", 0, app=failing)
     server.start()
     try:
-        host, port = server.get_host_and_port()
-        with socket.create_connection((host, port), timeout=10) as raw:
-            raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            answer = _read_until_closed(raw)
+        answer = _exchange(server, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 500 "), answer
         assert b"Connection: close" in answer
     finally:
@@ -202,8 +190,13 @@ def test_stop_ends_the_idle_connections_too() -> None:
         _connect(server)
 
 
-def _read_until_closed(raw: socket.socket) -> bytes:
-    chunks = []
-    while chunk := raw.recv(65536):
-        chunks.append(chunk)
+def _exchange(server: EmbeddedAwsServer, request: str, *, stop_sending: bool = False) -> bytes:
+    """Sends raw bytes on a new connection; everything the server answers until it closes."""
+    with socket.create_connection(server.get_host_and_port(), timeout=10) as raw:
+        raw.sendall(request.encode())
+        if stop_sending:
+            raw.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := raw.recv(65536):
+            chunks.append(chunk)
     return b"".join(chunks)
