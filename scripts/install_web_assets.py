@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalice_app.static_site import RUNTIME_VERSIONS  # noqa: E402
+from pbfm_tooling.stdlib_bytecode import BytecodeError, Compiler, compile_in_pyodide, precompile_stdlib  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ class InstallError(RuntimeError):
     pass
 
 
+# Beside the packages it is built from: `npm ci` (a new runtime) starts it afresh.
+BYTECODE_CACHE = Path(".cache") / "pbfm-stdlib-bytecode"
+
+
 def installed_version(node_modules: Path, package: str) -> str:
     manifest = node_modules / package / "package.json"
     if not manifest.is_file():
@@ -67,8 +72,9 @@ def installed_version(node_modules: Path, package: str) -> str:
     return str(json.loads(manifest.read_text())["version"])
 
 
-def install(node_modules: Path, target: Path) -> list[Path]:
-    """Copy every runtime into ``target/<name>/``; returns the copied files."""
+def install(node_modules: Path, target: Path, compiler: Compiler = compile_in_pyodide) -> list[Path]:
+    """Copy every runtime into ``target/<name>/``, Pyodide's standard library compiled to bytecode
+    (pbfm_tooling/stdlib_bytecode.py); returns the copied files."""
     copied: list[Path] = []
     for runtime in RUNTIMES:
         version = installed_version(node_modules, runtime.package)
@@ -93,6 +99,10 @@ def install(node_modules: Path, target: Path) -> list[Path]:
             shutil.copy2(path, destination / path.name)
             copied.append(destination / path.name)
         (destination / "VERSION").write_text(version + "\n")
+    try:
+        precompile_stdlib(target / "pyodide", node_modules / BYTECODE_CACHE, compiler=compiler)
+    except BytecodeError as exc:
+        raise InstallError(str(exc)) from exc
     return copied
 
 
