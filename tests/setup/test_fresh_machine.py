@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,9 @@ def test_setup_installs_everything_on_a_fresh_clone(tmp_path: Path) -> None:
     assert where.stdout.strip() == str(clone / "chalice_app" / "__init__.py")
     assert (clone / "node_modules" / ".bin" / "mcp-inspector").exists()
     assert (clone / "web_static" / "vendor" / "pyodide").is_dir()
+    # Pyodide's standard library, compiled by Pyodide under Node (pbfm_tooling/stdlib_bytecode.py).
+    with zipfile.ZipFile(clone / "web_static" / "vendor" / "pyodide" / "python_stdlib.zip") as stdlib:
+        assert "asyncio/__init__.pyc" in stdlib.namelist()
     assert (clone / "web_static" / "vendor" / "pyscript").is_dir()
     mcp1 = subprocess.run([str(clone / ".venv-mcp1" / "bin" / "python"), "-c",
                            "import importlib.metadata as m; print(m.version('mcp'))"],
