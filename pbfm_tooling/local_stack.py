@@ -65,7 +65,7 @@ def patch_moto_as_the_embedded_aws() -> None:
     lacks them, and moto's per-request waste removed. The contract tests run moto the same way."""
     from pbfm_tooling.moto_atomic import make_dynamodb_writes_atomic
     from pbfm_tooling.moto_closing import refuse_writes_while_closing
-    from pbfm_tooling.moto_dispatch import list_moto_modules_once, list_response_methods_once
+    from pbfm_tooling.moto_dispatch import list_moto_modules_once
     from pbfm_tooling.moto_long_poll import make_sqs_long_polls_wait
     from pbfm_tooling.moto_query import make_dynamodb_queries_read_one_partition
     from pbfm_tooling.moto_results import make_dynamodb_results_plain_json
@@ -76,7 +76,6 @@ def patch_moto_as_the_embedded_aws() -> None:
     make_dynamodb_results_plain_json()
     make_sqs_long_polls_wait()
     list_moto_modules_once()
-    list_response_methods_once()
 
 
 class LocalStack:

@@ -7,8 +7,6 @@ server keeps the connection (http.client drops it on ``Connection: close``).
 from __future__ import annotations
 
 import http.client
-import http.server
-import json
 import socket
 import uuid
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ import boto3
 import pytest
 
 from pbfm_tooling.local_stack import patch_moto_as_the_embedded_aws
-from pbfm_tooling.moto_server import EmbeddedAwsServer, _KeepAliveHandler
+from pbfm_tooling.moto_server import EmbeddedAwsServer
 from tests.integration.moto_in_process import FAKE
 
 BUCKET = "keep-alive"
@@ -190,99 +188,6 @@ def test_stop_ends_the_idle_connections_too() -> None:
     connection.close()
     with pytest.raises(ConnectionRefusedError):
         _connect(server)
-
-
-class _Echo:
-    """An app that answers with what it is told of a request: the request line's parts, every header,
-    the body; ``calls`` lists the paths it was called for."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        self.calls.append(environ["PATH_INFO"])
-        seen = {k: v for k, v in environ.items() if k.startswith(("HTTP_", "CONTENT_", "SERVER_PROTOCOL"))
-                or k in ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "RAW_URI", "REQUEST_URI")}
-        seen["body"] = environ["wsgi.input"].read().decode()
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [json.dumps(seen, sort_keys=True).encode()]
-
-
-class _StdlibHeadHandler(_KeepAliveHandler):
-    parse_request = http.server.BaseHTTPRequestHandler.parse_request
-
-
-class _StdlibHeadServer(EmbeddedAwsServer):
-    """The reference: the same server, with http.server's own reading of the request head."""
-
-    handler_class = _StdlibHeadHandler
-
-
-@pytest.fixture(scope="module")
-def echoes() -> Iterator[tuple[EmbeddedAwsServer, EmbeddedAwsServer, _Echo]]:
-    """Ours and the reference, each in front of an echo (ours records its calls)."""
-    echo = _Echo()
-    ours, reference = EmbeddedAwsServer("127.0.0.1", 0, app=echo), _StdlibHeadServer("127.0.0.1", 0, app=_Echo())
-    for server in (ours, reference):
-        server.start()
-    yield ours, reference, echo
-    for server in (ours, reference):
-        server.stop()
-
-
-HEADS = [
-    # What botocore sends.
-    "POST / HTTP/1.1\r\nHost: 127.0.0.1:4566\r\nAccept-Encoding: identity\r\nX-Amz-Target: DynamoDB_20120810.GetItem"
-    "\r\nContent-Type: application/x-amz-json-1.0\r\nUser-Agent: Boto3/1.40.0 md/Botocore#1.40.0 ua/2.1 os/linux"
-    "\r\nX-Amz-Date: 20261207T170000Z\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20261207/us-west-1/"
-    "dynamodb/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0f0f\r\n"
-    "amz-sdk-invocation-id: 1b2c\r\namz-sdk-request: attempt=1\r\nContent-Length: 14\r\nConnection: close\r\n"
-    "\r\n{\"TableName\":1}",
-    # Repeated, empty, lower-case, padded with spaces and tabs, a query, a path that starts with //.
-    "GET //bucket/key?list-type=2&prefix=a%2Fb HTTP/1.1\r\nhost: x\r\nX-Dup: one\r\nX-Dup: two\r\nX-Empty:\r\n"
-    "X-Padded: \t spaced out \t\r\nConnection: close\r\n\r\n",
-    # HTTP/1.0 ends the connection after its answer.
-    "GET /old?x=1 HTTP/1.0\r\nHost: x\r\n\r\n",
-]
-
-
-def test_the_request_head_reads_as_http_server_reads_it(
-        echoes: tuple[EmbeddedAwsServer, EmbeddedAwsServer, _Echo]) -> None:
-    ours, reference, _ = echoes
-    for head in HEADS:
-        seen = [json.loads(_exchange(server, head).partition(b"\r\n\r\n")[2]) for server in (ours, reference)]
-        assert seen[0] == seen[1]
-        assert seen[0]["PATH_INFO"].startswith("/") and seen[0]["SERVER_PROTOCOL"].startswith("HTTP/1.")
-
-
-@pytest.mark.parametrize(("head", "status"), [
-    ("GET /\r\n\r\n", 400),  # HTTP/0.9
-    ("GET / HTTP/one\r\n\r\n", 400),
-    ("GET / HTTP/2.0\r\n\r\n", 505),
-    ("GET / HTTP/1.1\r\nNo colon here\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nX-Folded: one\r\n two\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\nX-Spaced : one\r\n\r\n", 400),
-    ("GET / HTTP/1.1\r\n" + "X-Many: 1\r\n" * 101 + "\r\n", 431),
-    ("GET / HTTP/1.1\r\nX-Long: " + "a" * 70_000 + "\r\n\r\n", 431),
-])
-def test_a_malformed_request_head_is_refused_before_the_app(
-        echoes: tuple[EmbeddedAwsServer, EmbeddedAwsServer, _Echo], head: str, status: int) -> None:
-    ours, _, echo = echoes
-    echo.calls.clear()
-    answer = _exchange(ours, head)
-    assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer[:200]
-    assert b"Connection: close" in answer
-    assert echo.calls == []
-
-
-def test_expect_100_continue_is_answered_once(echoes: tuple[EmbeddedAwsServer, EmbeddedAwsServer, _Echo]) -> None:
-    ours, _, _ = echoes
-    answer = _exchange(ours, "PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n"
-                             "Connection: close\r\n\r\nhi")
-    assert answer.count(b"100 Continue") == 1 and answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
-    final = answer.partition(b"\r\n\r\n")[2]
-    assert final.startswith(b"HTTP/1.1 200 ")
-    assert json.loads(final.partition(b"\r\n\r\n")[2])["body"] == "hi"
 
 
 def _exchange(server: EmbeddedAwsServer, request: str, *, stop_sending: bool = False) -> bytes:
