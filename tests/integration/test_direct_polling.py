@@ -40,18 +40,19 @@ def publish_prices(stack: LocalStack, session_id: str, count: int) -> int:
 
 
 def test_steady_state_receives_straight_from_sqs(stack: LocalStack, session_id: str) -> None:
+    # The stack is shared: another test's pages may have polled through our server before this one.
+    polls_before = stack.requests["/api/webpage_poll_queue"]
     rest_call(stack.base_url, "webpage_create_session", session_id=session_id)
     with PageRunner(stack.base_url) as pages:
         tabs = [pages.open(session_id) for _ in range(2)]
         for tab in tabs:
             tab.catch_up(publish_prices(stack, session_id, 1))
-        polls_before = stack.requests["/api/webpage_poll_queue"]
         fetched_before = [tab.manager.metrics.documents_fetched for tab in tabs]
         seq = publish_prices(stack, session_id, 5)
         seq = mcp_call(stack.base_url, "webpage_send_to_browsers", session_id=session_id, content=LAYOUT)["seq"]
         for tab in tabs:
             tab.catch_up(seq)
-        assert stack.requests["/api/webpage_poll_queue"] == polls_before == 0
+        assert stack.requests["/api/webpage_poll_queue"] == polls_before  # not once, from joining on
         for tab, fetched in zip(tabs, fetched_before, strict=True):
             metrics = tab.manager.metrics
             # Every poll went to SQS; one more may be in flight (counted when it starts, polls when it ends).
