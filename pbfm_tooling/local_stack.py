@@ -69,14 +69,14 @@ def patch_moto_as_the_embedded_aws() -> None:
     from pbfm_tooling.moto_long_poll import make_sqs_long_polls_wait
     from pbfm_tooling.moto_query import make_dynamodb_queries_read_one_partition
     from pbfm_tooling.moto_results import make_dynamodb_results_plain_json
-    from pbfm_tooling.moto_sqs_clock import make_sqs_read_the_clock_directly
+    from pbfm_tooling.moto_sqs_attributes import make_sqs_attributes_cheap
 
     make_dynamodb_writes_atomic()
     refuse_writes_while_closing()
     make_dynamodb_queries_read_one_partition()
     make_dynamodb_results_plain_json()
     make_sqs_long_polls_wait()
-    make_sqs_read_the_clock_directly()
+    make_sqs_attributes_cheap()
     list_moto_modules_once()
 
 
