@@ -213,11 +213,11 @@ class DynamoEventStore:
                 ExpressionAttributeValues={":ended": {"S": "ended"}},
             )
 
-    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str, *, incarnation: str) -> int:
+    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str, *, incarnation: str,
+                      expires_at: int) -> int:
         # The entry first, the version after it: a publish that reads the new version finds the entry.
-        session = self.require_session(session_id, active=False)
         item = {"PK": f"SESSION#{session_id}", "SK": _fanout_sk(incarnation, client_id), "url": live_queue_url,
-                "expires_at": session.expires_at}
+                "expires_at": expires_at}
         with aws_errors("adding a browser to the fan-out"):
             self._db.put_item(TableName=self._table, Item=_to_item(item))
         return self._bump(session_id, "fanout_version")
@@ -282,14 +282,13 @@ class DynamoEventStore:
     def _counter_key(self, session_id: str, counter: str) -> dict[str, Any]:
         return {"PK": _pk(session_id), "SK": {"S": f"COUNTER#{counter}"}}
 
-    def reserve_slot(self, session_id: str, counter: str, limit: int) -> bool:
-        session = self.require_session(session_id, active=False)
+    def reserve_slot(self, session_id: str, counter: str, limit: int, *, expires_at: int) -> bool:
         return self._conditional(
             "reserving a place", Key=self._counter_key(session_id, counter),
             UpdateExpression="ADD n :one SET expires_at = :exp, reserved_at = :now",
             ConditionExpression="attribute_not_exists(n) OR n < :limit",
             ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(limit)},
-                                       ":exp": {"N": str(session.expires_at)}, ":now": {"N": repr(self._clock())}})
+                                       ":exp": {"N": str(expires_at)}, ":now": {"N": repr(self._clock())}})
 
     def release_slot(self, session_id: str, counter: str) -> None:
         self._conditional("releasing a place", Key=self._counter_key(session_id, counter),

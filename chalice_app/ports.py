@@ -136,9 +136,10 @@ class EventStore(Protocol):
 
     def mark_ended(self, session_id: str) -> None: ...
 
-    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str, *, incarnation: str) -> int:
-        """Store the browser's fan-out entry (in that incarnation's set), then bump the version (in
-        that order); returns the new version."""
+    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str, *, incarnation: str,
+                      expires_at: int) -> int:
+        """Store the browser's fan-out entry (in that incarnation's set, gone at ``expires_at``: the
+        session's), then bump the version (in that order); returns the new version."""
         ...
 
     def remove_from_fanout(self, session_id: str, client_id: str, *, incarnation: str) -> int:
@@ -159,10 +160,11 @@ class EventStore(Protocol):
         """Record the master's heartbeat on METADATA; False when ``client_id`` is not the master."""
         ...
 
-    def reserve_slot(self, session_id: str, counter: str, limit: int) -> bool:
+    def reserve_slot(self, session_id: str, counter: str, limit: int, *, expires_at: int) -> bool:
         """Count one more in ``counter`` unless it already holds ``limit``; False when full.
 
-        Also records when (store clock), so that ``set_slots`` can leave a join in flight alone.
+        Also records when (store clock), so that ``set_slots`` can leave a join in flight alone. The
+        counter lives until ``expires_at`` (the session's).
         """
         ...
 

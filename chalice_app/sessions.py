@@ -230,7 +230,7 @@ class SessionService:
             self.store.bump_roster(session_id)
         # From here on every publish sends to this browser's live queue (idempotent for a resume).
         self.store.add_to_fanout(session_id, client.client_id, client.live_queue_url,
-                                 incarnation=session.incarnation)
+                                 incarnation=session.incarnation, expires_at=session.expires_at)
 
         master = self._ensure_master(session, client)
         last_seq = self._send_history(session_id, client)
@@ -238,11 +238,14 @@ class SessionService:
 
     def _take_place(self, session: SessionRecord, browser_id: str | None) -> None:
         settings = self.settings
-        if not self.store.reserve_slot(session.session_id, viewers_counter(session), settings.max_viewers):
+        # The counters live as long as the session (its TTL), read once by the join.
+        if not self.store.reserve_slot(session.session_id, viewers_counter(session), settings.max_viewers,
+                                       expires_at=session.expires_at):
             raise SessionFull(f"This session is full ({settings.max_viewers} viewers); try again later.",
                               details={"limit": settings.max_viewers})
         if browser_id is not None and not self.store.reserve_slot(
-                session.session_id, tabs_counter(session, browser_id), settings.max_tabs_per_browser):
+                session.session_id, tabs_counter(session, browser_id), settings.max_tabs_per_browser,
+                expires_at=session.expires_at):
             self.store.release_slot(session.session_id, viewers_counter(session))
             raise SessionFull(
                 f"This browser already watches this session in {settings.max_tabs_per_browser} tabs; "

@@ -154,9 +154,10 @@ class MemoryEventStore:
     def mark_ended(self, session_id: str) -> None:
         self._update(session_id, status="ended")
 
-    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str, *, incarnation: str) -> int:
+    def add_to_fanout(self, session_id: str, client_id: str, live_queue_url: str, *, incarnation: str,
+                      expires_at: int) -> int:
         with self._lock:
-            expires_at = self.require_session(session_id, active=False).expires_at
+            self._existing(session_id)
             self._fanout[(session_id, incarnation, client_id)] = (live_queue_url, expires_at)
             return self._bump(session_id, "fanout_version")
 
@@ -208,7 +209,7 @@ class MemoryEventStore:
             self._sessions[session_id] = replace(record, roster_announced=version)
             return True
 
-    def reserve_slot(self, session_id: str, counter: str, limit: int) -> bool:
+    def reserve_slot(self, session_id: str, counter: str, limit: int, *, expires_at: int) -> bool:
         with self._lock:
             count = self._counters.get((session_id, counter), 0)
             if count >= limit:

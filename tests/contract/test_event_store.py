@@ -8,10 +8,12 @@ from dataclasses import replace
 import pytest
 
 from chalice_app.errors import Gone, NotFound
-from chalice_app.ports import ClientRecord
+from chalice_app.ports import ClientRecord, EventStore
 from tests.contract.backend import Backend
 
 TTL = 3600
+# A counter's own expiry (the session's, in the service) plays no part in these tests.
+UNTIL_2100 = 4_102_444_800
 
 
 def client(session_id: str, client_id: str, joined_at: float, *, status: str = "active",
@@ -128,10 +130,11 @@ def test_concurrent_writers_get_distinct_gapless_sequence_numbers(backend: Backe
 def test_the_fan_out_set_is_one_item_per_browser_behind_a_version_the_append_returns(
         backend: Backend, session_id: str) -> None:
     store = backend.store
-    inc = store.create_session(session_id, None, TTL)[0].incarnation
-    assert store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a", incarnation=inc) == 1
-    assert store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b", incarnation=inc) == 2
-    assert store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b", incarnation=inc) == 3
+    record = store.create_session(session_id, None, TTL)[0]
+    inc, until = record.incarnation, record.expires_at
+    assert store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a", incarnation=inc, expires_at=until) == 1
+    assert store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b", incarnation=inc, expires_at=until) == 2
+    assert store.add_to_fanout(session_id, "bbbbbbbbbbbb", "https://q/b", incarnation=inc, expires_at=until) == 3
     assert store.append(session_id, "PRICE_UPDATE", None, None, TTL).fanout_version == 3
     assert store.fanout(session_id) == (3, {"aaaaaaaaaaaa": "https://q/a", "bbbbbbbbbbbb": "https://q/b"})
     assert store.fanout(session_id, incarnation=inc) == store.fanout(session_id)
@@ -140,12 +143,19 @@ def test_the_fan_out_set_is_one_item_per_browser_behind_a_version_the_append_ret
     assert store.append(session_id, "PRICE_UPDATE", None, None, TTL).fanout_version == 5
     assert store.fanout(session_id) == (5, {"bbbbbbbbbbbb": "https://q/b"})
     assert store.require_session(session_id).fanout_version == 5
+    # An entry lives until the time it was given: past it, it is no longer part of the set.
+    assert store.add_to_fanout(session_id, "dddddddddddd", "https://q/d", incarnation=inc,
+                               expires_at=int(backend.clock()) + 5) == 6
+    assert "dddddddddddd" in store.fanout(session_id)[1]
+    backend.clock.advance(6)
+    assert store.fanout(session_id) == (6, {"bbbbbbbbbbbb": "https://q/b"})
 
 
 def test_a_recreated_session_does_not_inherit_its_predecessors_fan_out(backend: Backend, session_id: str) -> None:
     store = backend.store
-    old = store.create_session(session_id, None, 10)[0].incarnation
-    store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a", incarnation=old)
+    first = store.create_session(session_id, None, 10)[0]
+    store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a", incarnation=first.incarnation,
+                        expires_at=first.expires_at)
     backend.clock.advance(11)
     store.create_session(session_id, None, TTL)
     assert store.fanout(session_id) == (0, {})
@@ -154,8 +164,9 @@ def test_a_recreated_session_does_not_inherit_its_predecessors_fan_out(backend: 
 def test_an_ended_and_recreated_session_starts_its_metadata_afresh(backend: Backend, session_id: str) -> None:
     # Ended, its items are still live (no TTL has passed): only the incarnation keeps them apart.
     store = backend.store
-    old = store.create_session(session_id, None, TTL)[0].incarnation
-    store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a", incarnation=old)
+    first = store.create_session(session_id, None, TTL)[0]
+    old = first.incarnation
+    store.add_to_fanout(session_id, "aaaaaaaaaaaa", "https://q/a", incarnation=old, expires_at=first.expires_at)
     assert store.set_master(session_id, "aaaaaaaaaaaa", None)
     store.bump_roster(session_id)
     assert store.claim_roster(session_id, 0, 3.5) and store.mark_roster_announced(session_id, 1, seq=9)
@@ -193,14 +204,18 @@ def test_the_masters_heartbeat_is_on_metadata(backend: Backend, session_id: str)
     assert store.require_session(session_id).master_heartbeat == backend.clock() + 7.5
 
 
+def take_place(store: EventStore, session_id: str, limit: int) -> bool:
+    return bool(store.reserve_slot(session_id, "viewers", limit, expires_at=UNTIL_2100))
+
+
 def test_counters_stop_at_their_limit_and_never_go_below_zero(backend: Backend, session_id: str) -> None:
     store = backend.store
     store.create_session(session_id, None, TTL)
-    assert [store.reserve_slot(session_id, "viewers", 2) for _ in range(3)] == [True, True, False]
+    assert [take_place(store, session_id, 2) for _ in range(3)] == [True, True, False]
     assert store.slots(session_id, "viewers") == 2
     assert store.slots(session_id, "tabs#x") == 0
     store.release_slot(session_id, "viewers")
-    assert store.reserve_slot(session_id, "viewers", 2)
+    assert take_place(store, session_id, 2)
     for _ in range(4):
         store.release_slot(session_id, "viewers")
     assert store.slots(session_id, "viewers") == 0
@@ -210,7 +225,7 @@ def test_a_counter_is_corrected_only_from_the_value_read_and_after_a_quiet_time(
         backend: Backend, session_id: str) -> None:
     store, clock = backend.store, backend.clock
     store.create_session(session_id, None, TTL)
-    assert store.reserve_slot(session_id, "viewers", 5) and store.reserve_slot(session_id, "viewers", 5)
+    assert take_place(store, session_id, 5) and take_place(store, session_id, 5)
     reserved = clock()
     assert not store.set_slots(session_id, "tabs#x", 0, expected=1, quiet_since=reserved)  # never counted
     assert not store.set_slots(session_id, "viewers", 1, expected=2, quiet_since=reserved - 1)  # a place since
@@ -219,7 +234,7 @@ def test_a_counter_is_corrected_only_from_the_value_read_and_after_a_quiet_time(
     clock.advance(10)
     assert store.set_slots(session_id, "viewers", 1, expected=2, quiet_since=clock() - 5)
     assert store.slots(session_id, "viewers") == 1
-    assert store.reserve_slot(session_id, "viewers", 2) and not store.reserve_slot(session_id, "viewers", 2)
+    assert take_place(store, session_id, 2) and not take_place(store, session_id, 2)
 
 
 def test_concurrent_reservations_never_pass_the_limit(backend: Backend, session_id: str) -> None:
@@ -230,7 +245,7 @@ def test_concurrent_reservations_never_pass_the_limit(backend: Backend, session_
 
     def reserve() -> None:
         for _ in range(5):
-            ok = store.reserve_slot(session_id, "viewers", 12)
+            ok = take_place(store, session_id, 12)
             with lock:
                 granted.append(ok)
 

@@ -265,9 +265,10 @@ def test_the_recount_leaves_a_join_in_flight_its_place_and_frees_a_leaked_one_la
     service, _, _ = backends.service(clock, settings)
     service.create_session(SID, None)
     people = [service.join(SID, None, browser_id=f"{n:016d}").client for n in range(2)]
-    counter = viewers_counter(service.store.require_session(SID))
+    session = service.store.require_session(SID)
+    counter = viewers_counter(session)
     # A third join has taken its place and is still creating its queues (or its process died there).
-    assert service.store.reserve_slot(SID, counter, 3)
+    assert service.store.reserve_slot(SID, counter, 3, expires_at=session.expires_at)
     service.sweep(SID)
     assert service.store.slots(SID, counter) == 3
     with pytest.raises(SessionFull):
