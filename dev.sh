@@ -104,8 +104,8 @@ case "$command" in
     unset PYTHONDONTWRITEBYTECODE
     # In parallel (PBFM_TEST_WORKERS=0 runs it in one process); modules stay whole and the slow ones
     # start first (tests/conftest.py). Two workers more than cores: many tests wait on timers, long
-    # polls and subprocesses, and the spare workers fill that time (2 cores: 105-106 s with 4
-    # workers, 109-118 s with 3; 5 gives nothing more).
+    # polls and subprocesses, and the spare workers fill that time (2 cores, one after the other:
+    # 80 s with 4 workers, 87 s with 3, 84 s with 5, whose contention costs more than it fills).
     exec .venv/bin/python -m pytest -n "${PBFM_TEST_WORKERS:-$(( $(nproc) + 2 ))}" --dist loadfile \
       --no-loadscope-reorder "$@" ;;
   bench)
