@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import zipfile
@@ -93,19 +94,26 @@ def precompile_stdlib(pyodide_dir: Path, cache_dir: Path, *, compiler: Compiler 
     compiled = not cached.is_file()
     if compiled:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(cached.name + ".partial")
-        compiler(pyodide_dir, source, partial)
-        _check(source, partial)
-        partial.replace(cached)  # only a whole, checked build is ever reused
+        # Per process: two installs at once each write their own, and either whole one may win.
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
+        try:
+            compiler(pyodide_dir, source, partial)
+            _check(source, partial)
+            partial.replace(cached)  # only a whole, checked build is ever reused
+        finally:
+            partial.unlink(missing_ok=True)
     shutil.copyfile(cached, source)
     return compiled
 
 
 def _check(source: Path, built: Path) -> None:
     """Every file of the source zip is in the build, as bytecode or (if it did not compile) as itself."""
-    with zipfile.ZipFile(source) as original, zipfile.ZipFile(built) as result:
-        have = set(result.namelist())
-        missing = [name for name in original.namelist() if name not in have and name + "c" not in have]
-        compiled = sum(1 for name in have if name.endswith(".pyc"))
+    try:
+        with zipfile.ZipFile(source) as original, zipfile.ZipFile(built) as result:
+            have = set(result.namelist())
+            missing = [name for name in original.namelist() if name not in have and name + "c" not in have]
+            compiled = sum(1 for name in have if name.endswith(".pyc"))
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BytecodeError(f"the compiled standard library is not a readable zip: {exc}") from exc
     if missing or not compiled:
         raise BytecodeError(f"the compiled standard library lacks {missing[:5]} ({compiled} modules compiled)")

@@ -1,4 +1,6 @@
-"""Copy the browser runtime (Pyodide and PyScript) from node_modules into the served site.
+"""Copy the browser runtime (Pyodide and PyScript) from node_modules into the served site, with
+Pyodide's standard library compiled to bytecode on the way (by Pyodide itself, under Node:
+pbfm_tooling/stdlib_bytecode.py).
 
 Run after ``npm ci``::
 

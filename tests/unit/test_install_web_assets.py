@@ -159,3 +159,17 @@ def test_a_failed_compile_stops_the_install_with_its_cause(tmp_path: Path) -> No
 
     with pytest.raises(module.InstallError, match="SyntaxError"):
         module.install(nm, tmp_path / "v", compiler=failing)
+
+
+def test_a_build_that_is_not_a_zip_is_refused_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    from chalice_app.static_site import RUNTIME_VERSIONS
+
+    module = load()
+    nm = fake_node_modules(tmp_path, RUNTIME_VERSIONS["pyodide"])
+
+    def garbage(pyodide_dir: Path, source: Path, output: Path) -> None:
+        output.write_bytes(b"not a zip")
+
+    with pytest.raises(module.InstallError, match="not a readable zip"):
+        module.install(nm, tmp_path / "v", compiler=garbage)
+    assert list((nm / module.BYTECODE_CACHE).iterdir()) == []
