@@ -87,9 +87,12 @@ def recipe_key(source: Path) -> str:
 def precompile_stdlib(pyodide_dir: Path, cache_dir: Path, *, compiler: Compiler = compile_in_pyodide) -> bool:
     """Replace ``pyodide_dir/python_stdlib.zip`` (as copied from npm) by its bytecode build.
 
-    Returns whether it compiled; False means the cache already held this build.
+    Returns whether it compiled; False means the cache already held this build, or the zip is one
+    (it holds no source: compiling it again would only key a second build on the first).
     """
     source = pyodide_dir / STDLIB_ZIP
+    if _is_built(source):
+        return False
     cached = cache_dir / f"python_stdlib-{recipe_key(source)}.zip"
     compiled = not cached.is_file()
     if compiled:
@@ -104,6 +107,12 @@ def precompile_stdlib(pyodide_dir: Path, cache_dir: Path, *, compiler: Compiler 
             partial.unlink(missing_ok=True)
     shutil.copyfile(cached, source)
     return compiled
+
+
+def _is_built(source: Path) -> bool:
+    with zipfile.ZipFile(source) as stdlib:
+        names = stdlib.namelist()
+    return any(name.endswith(".pyc") for name in names) and not any(name.endswith(".py") for name in names)
 
 
 def _check(source: Path, built: Path) -> None:

@@ -173,3 +173,15 @@ def test_a_build_that_is_not_a_zip_is_refused_and_leaves_nothing_behind(tmp_path
     with pytest.raises(module.InstallError, match="not a readable zip"):
         module.install(nm, tmp_path / "v", compiler=garbage)
     assert list((nm / module.BYTECODE_CACHE).iterdir()) == []
+
+
+def test_a_standard_library_that_is_already_bytecode_is_left_as_it_is(tmp_path: Path) -> None:
+    from pbfm_tooling.stdlib_bytecode import precompile_stdlib
+
+    pyodide = tmp_path / "pyodide"
+    pyodide.mkdir()
+    write_stdlib(pyodide / "python_stdlib.zip", {"json/__init__.pyc": "compiled", "README.txt": "hi"})
+    compiler = StandInCompiler()
+    assert precompile_stdlib(pyodide, tmp_path / "cache", compiler=compiler) is False
+    assert compiler.runs == [] and not (tmp_path / "cache").exists()
+    assert served_stdlib(tmp_path) == {"json/__init__.pyc": b"compiled", "README.txt": b"hi"}
