@@ -8,8 +8,8 @@ A send to a FIFO queue builds ``Queue.attributes`` four times (to read one of th
 - converts each of ~18 attribute names from CamelCase, character by character.
 
 Measured on the local stack (boto3 included), a send into a FIFO queue holding ~10 messages took
-3.7 ms, holding ~70, 7.3 ms; with the clock read directly, 2.2 ms for both, and with the names
-converted once, 2.0 to 2.1 ms. In moto itself, three sends, a receive and three deletes took 1.6 ms,
+3.7 ms, holding ~70, 7.3 ms; with the clock read directly, 2.2 to 2.7 ms for both (two runs), and
+with the names converted once too, 2.0 to 2.1 ms. In moto itself, three sends, a receive and three deletes took 1.6 ms,
 now 0.34.
 
 The local stack gives moto's SQS models ``unix_time`` and ``unix_time_millis`` that read
